@@ -1,0 +1,78 @@
+//! Analyze: analyzers that consume dissected packets and fill their report section.
+//!
+//! Every analyzer implements [`Analyzer`]: it sees each [`Packet`] once, in frame order,
+//! and at the end writes its section into the [`Report`]. Analyzers never print and never
+//! read the wall clock: they use capture timestamps only, so a pcap of a live session gives
+//! the same report as the live run.
+//!
+//! Analyzers run in a fixed order for each packet and share a per-packet [`Ctx`]: the
+//! connection tracker runs first and records which connection and direction the packet
+//! belongs to, so later analyzers (stream reassembly) key their state by the same
+//! connection id the report uses.
+
+pub mod stats;
+
+use crate::dissect::Packet;
+use crate::report::Report;
+
+/// Direction of a packet within its connection: from the originator or the responder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dir {
+    Orig,
+    Resp,
+}
+
+impl Dir {
+    pub fn index(self) -> usize {
+        match self {
+            Dir::Orig => 0,
+            Dir::Resp => 1,
+        }
+    }
+    pub fn other(self) -> Dir {
+        match self {
+            Dir::Orig => Dir::Resp,
+            Dir::Resp => Dir::Orig,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Dir::Orig => "orig",
+            Dir::Resp => "resp",
+        }
+    }
+}
+
+/// The connection a packet was assigned to by the connection tracker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnRef {
+    /// The connection's id in the report (`connections[].id`, from 1).
+    pub id: u64,
+    pub dir: Dir,
+    /// True for the packet that opened this connection entry.
+    pub opened: bool,
+}
+
+/// Per-packet facts shared between analyzers, reset for every packet.
+#[derive(Debug, Default)]
+pub struct Ctx {
+    /// Set by the connection tracker for TCP and UDP packets.
+    pub conn: Option<ConnRef>,
+    /// Connections finalized (closed and lingered, or evicted) while handling this packet.
+    pub finalized: Vec<u64>,
+}
+
+impl Ctx {
+    pub fn reset(&mut self) {
+        self.conn = None;
+        self.finalized.clear();
+    }
+}
+
+/// One analysis over the packet stream.
+pub trait Analyzer {
+    /// Sees one packet, in frame order.
+    fn on_packet(&mut self, pkt: &Packet<'_>, ctx: &mut Ctx);
+    /// The input ended: finalize open state and write this analysis's report section.
+    fn finish(&mut self, report: &mut Report);
+}
