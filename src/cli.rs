@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use netlens::{Config, Input, Views};
+use netlens::{Config, Input, LiveInput, Views};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -27,6 +27,28 @@ pub enum Command {
         files: Vec<PathBuf>,
         #[command(flatten)]
         opts: Opts,
+    },
+    /// Capture live from a network interface (needs root or CAP_NET_RAW); Ctrl-C ends it
+    /// and prints the report.
+    Live {
+        /// The interface, e.g. eth0 (see `netlens interfaces`).
+        #[arg(value_name = "IFACE")]
+        interface: String,
+        /// Stop after this many seconds.
+        #[arg(long, value_name = "SECS")]
+        duration: Option<f64>,
+        /// Do not put the interface into promiscuous mode.
+        #[arg(long)]
+        no_promiscuous: bool,
+        #[command(flatten)]
+        opts: Opts,
+    },
+    /// List capture interfaces with their MACs, addresses, state and whether capture is
+    /// permitted.
+    Interfaces {
+        /// Print the list as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -59,29 +81,77 @@ pub struct Opts {
     /// No colour (also when NO_COLOR is set or output is not a terminal).
     #[arg(long)]
     pub no_color: bool,
+    /// Save every frame read to FILE as a pcap (live: what was captured).
+    #[arg(short = 'w', long, value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    /// Overwrite existing output files.
+    #[arg(long)]
+    pub force: bool,
 }
 
-impl Cli {
-    /// The library configuration for these arguments.
-    pub fn into_config(self) -> Config {
-        let Command::Read { files, opts } = self.command;
-        let mut views = if opts.all {
+/// What the binary should do.
+pub enum Action {
+    Run(Box<Config>),
+    ListInterfaces { json: bool },
+}
+
+impl Opts {
+    fn into_config(self, input: Input) -> Config {
+        let mut views = if self.all {
             Views::all()
         } else {
             Views::default()
         };
-        views.packets = opts.packets;
-        let color = !opts.no_color && std::env::var_os("NO_COLOR").is_none();
-        Config {
-            input: Input::Files(files),
-            views,
-            json: opts.json,
-            limit: opts.limit,
-            count: opts.count,
-            max_record: opts.max_record,
-            checksums: opts.checksums,
-            quiet: opts.quiet,
-            color,
+        views.packets = self.packets;
+        let color = !self.no_color && std::env::var_os("NO_COLOR").is_none();
+        let mut c = Config::for_files(Vec::new());
+        c.input = input;
+        c.views = views;
+        c.json = self.json;
+        c.limit = self.limit;
+        c.count = self.count;
+        c.max_record = self.max_record;
+        c.checksums = self.checksums;
+        c.quiet = self.quiet;
+        c.color = color;
+        c.write = self.write;
+        c.force = self.force;
+        c
+    }
+}
+
+impl Cli {
+    /// The action for these arguments; usage problems clap cannot see are `Err`.
+    pub fn into_action(self) -> Result<Action, String> {
+        match self.command {
+            Command::Read { files, opts } => {
+                Ok(Action::Run(Box::new(opts.into_config(Input::Files(files)))))
+            }
+            Command::Live {
+                interface,
+                duration,
+                no_promiscuous,
+                opts,
+            } => {
+                let duration = match duration {
+                    Some(d) if !(d.is_finite() && d > 0.0) => {
+                        return Err(format!(
+                            "--duration must be a positive number of seconds, not {d}"
+                        ))
+                    }
+                    Some(d) => Some(std::time::Duration::from_secs_f64(d)),
+                    None => None,
+                };
+                Ok(Action::Run(Box::new(opts.into_config(Input::Live(
+                    LiveInput {
+                        interface,
+                        duration,
+                        promiscuous: !no_promiscuous,
+                        queue: 65_536,
+                    },
+                )))))
+            }
+            Command::Interfaces { json } => Ok(Action::ListInterfaces { json }),
         }
     }
 }

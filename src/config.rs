@@ -3,6 +3,8 @@
 //! `cli.rs` (clap) builds a [`Config`]; tests and other programs build one directly.
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 /// Which analysis views to show. None set = the default summary set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -56,6 +58,19 @@ impl Views {
 pub enum Input {
     /// Capture files read in order as one input; `-` is standard input.
     Files(Vec<PathBuf>),
+    /// A live interface.
+    Live(LiveInput),
+}
+
+/// A live capture's settings.
+#[derive(Debug, Clone)]
+pub struct LiveInput {
+    pub interface: String,
+    /// Stop after this long.
+    pub duration: Option<std::time::Duration>,
+    pub promiscuous: bool,
+    /// Frames the capture→analysis queue holds before dropping (and counting) frames.
+    pub queue: usize,
 }
 
 /// A whole run.
@@ -76,6 +91,18 @@ pub struct Config {
     /// No warnings on stderr.
     pub quiet: bool,
     pub color: bool,
+    /// `--write FILE.pcap`: save every frame read.
+    pub write: Option<PathBuf>,
+    /// Overwrite existing output files (`--write`).
+    pub force: bool,
+    /// Set to end a live capture (the binary sets it on SIGINT/SIGTERM).
+    pub stop: Arc<AtomicBool>,
+    /// Refresh a one-line live status on the error stream about once a second (the binary
+    /// sets this when stderr is a terminal).
+    pub status_line: bool,
+    /// Write one line per event (connection opened / finalized) to the output as it
+    /// happens: live captures whose output is not a terminal.
+    pub events: bool,
 }
 
 impl Config {
@@ -91,6 +118,11 @@ impl Config {
             checksums: false,
             quiet: false,
             color: false,
+            write: None,
+            force: false,
+            stop: Arc::new(AtomicBool::new(false)),
+            status_line: false,
+            events: false,
         }
     }
 

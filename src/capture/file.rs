@@ -401,6 +401,11 @@ impl CaptureFile {
         }
     }
 
+    /// True once the file returned its end or its damage.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
     /// The next global port number after the interfaces this file declared so far.
     pub fn next_port(&self) -> u32 {
         self.next_port

@@ -8,7 +8,9 @@
 //!
 //! Renderers write to any `io::Write` and never print on their own.
 
+pub mod events;
 pub mod json;
+pub mod live;
 pub mod packets;
 pub mod table;
 
@@ -115,6 +117,9 @@ pub struct Stats {
     /// Records that take a frame number but carry no packet (pcapng custom blocks), so
     /// frame numbers stay Wireshark's; `packets` does not count them.
     pub records_without_packet: u64,
+    /// Live capture counters (live runs only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub live: Option<crate::capture::live::LiveStats>,
 }
 
 /// Checksum verification counts.
