@@ -103,6 +103,9 @@ pub struct Config {
     /// Write one line per event (connection opened / finalized) to the output as it
     /// happens: live captures whose output is not a terminal.
     pub events: bool,
+    /// Show a progress bar on the error stream while reading files (the binary sets this
+    /// when stderr is a terminal).
+    pub progress: bool,
 }
 
 impl Config {
@@ -123,6 +126,7 @@ impl Config {
             stop: Arc::new(AtomicBool::new(false)),
             status_line: false,
             events: false,
+            progress: false,
         }
     }
 

@@ -37,6 +37,7 @@ fn main() -> ExitCode {
     let live = matches!(config.input, netlens::Input::Live(_));
     config.status_line = live && io::stderr().is_terminal();
     config.events = live && !io::stdout().is_terminal() && !config.views.packets;
+    config.progress = !live && io::stderr().is_terminal();
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let result = netlens::run(&config, &mut out, &mut err);

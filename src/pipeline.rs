@@ -19,6 +19,7 @@ use crate::config::{Config, Input};
 use crate::dissect::{DissectOptions, Dissector};
 use crate::error::{Error, Result};
 use crate::report::live::LiveDisplay;
+use crate::report::progress::Progress;
 use crate::report::{self, json::Spill, InterfaceEntry, Report, Source as SourceEntry, Warning};
 
 /// What a finished run tells its caller beyond what it wrote.
@@ -83,6 +84,12 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
     let mut analyzers: Vec<Box<dyn Analyzer>> = vec![Box::<StatsAnalyzer>::default()];
     let mut ctx = Ctx::default();
     let mut live = LiveDisplay::new(config.status_line && !config.quiet);
+    let mut progress = match &source {
+        Source::Files(f) if config.progress && !config.quiet && !json_stdout => {
+            Progress::new(true, f.progress().1)
+        }
+        _ => Progress::new(false, None),
+    };
 
     let mut warnings = Vec::new();
     let mut records_without_packet = 0;
@@ -117,6 +124,11 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
                 }
                 live.on_packet(&pkt, &ctx, err);
                 frame += 1;
+                if frame % 16_384 == 0 {
+                    if let Source::Files(f) = &source {
+                        progress.update(f.progress().0, frame - 1);
+                    }
+                }
             }
             Next::Record { .. } => {
                 records_without_packet += 1;
@@ -145,6 +157,7 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
         }
     }
     live.clear(err);
+    progress.finish();
 
     let interfaces = source.interfaces();
     let mut report = Report {

@@ -401,6 +401,11 @@ impl CaptureFile {
         }
     }
 
+    /// Bytes of the file consumed so far.
+    pub fn offset(&self) -> u64 {
+        self.buf.offset
+    }
+
     /// True once the file returned its end or its damage.
     pub fn is_done(&self) -> bool {
         self.done

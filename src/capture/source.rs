@@ -22,13 +22,23 @@ pub struct FileSet {
     /// Interfaces of the files read so far.
     pub interfaces: Vec<InterfaceInfo>,
     pub skipped_blocks: u64,
+    /// Sizes of the regular files (None for standard input), for progress.
+    sizes: Vec<Option<u64>>,
+    done_bytes: u64,
 }
 
 impl FileSet {
     pub fn open(paths: &[PathBuf], max_record: usize) -> Result<Self> {
         let mut files = Vec::with_capacity(paths.len());
+        let mut sizes = Vec::with_capacity(paths.len());
         for (i, p) in paths.iter().enumerate() {
             files.push(CaptureFile::open(p, i as u16, max_record)?);
+            sizes.push(
+                std::fs::metadata(p)
+                    .ok()
+                    .filter(|m| m.is_file())
+                    .map(|m| m.len()),
+            );
         }
         Ok(FileSet {
             files,
@@ -38,11 +48,22 @@ impl FileSet {
             formats: Vec::new(),
             interfaces: Vec::new(),
             skipped_blocks: 0,
+            sizes,
+            done_bytes: 0,
         })
+    }
+
+    /// (bytes read, total bytes) over all files; the total is None when an input is
+    /// standard input or a pipe.
+    pub fn progress(&self) -> (u64, Option<u64>) {
+        let cur = self.files.get(self.cur).map_or(0, |f| f.offset());
+        let total = self.sizes.iter().copied().sum::<Option<u64>>();
+        (self.done_bytes + cur, total)
     }
 
     fn close_current(&mut self) {
         if let Some(f) = self.files.get(self.cur) {
+            self.done_bytes += f.offset();
             self.skipped_blocks += f.skipped_blocks;
             self.next_port = f.next_port();
             self.interfaces.extend(f.interfaces.iter().cloned());

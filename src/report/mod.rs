@@ -12,6 +12,7 @@ pub mod events;
 pub mod json;
 pub mod live;
 pub mod packets;
+pub mod progress;
 pub mod table;
 
 use std::collections::BTreeMap;
