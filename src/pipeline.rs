@@ -124,7 +124,7 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
                 }
                 live.on_packet(&pkt, &ctx, err);
                 frame += 1;
-                if frame % 16_384 == 0 {
+                if frame.is_multiple_of(16_384) {
                     if let Source::Files(f) = &source {
                         progress.update(f.progress().0, frame - 1);
                     }
