@@ -31,8 +31,8 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn allocations_for(copies: usize, file: &PathBuf) -> (u64, u64) {
-    let config = netlens::Config::for_files(vec![file.clone(); copies]);
+fn allocations_for(copies: usize, file: &std::path::Path) -> (u64, u64) {
+    let config = netlens::Config::for_files(vec![file.to_path_buf(); copies]);
     let mut out = Vec::with_capacity(1 << 20);
     let mut err = Vec::new();
     let before = ALLOCS.load(Ordering::Relaxed);
