@@ -87,6 +87,11 @@ pub struct Opts {
     /// Overwrite existing output files.
     #[arg(long)]
     pub force: bool,
+    /// A libpcap filter expression, exactly as tcpdump takes it (`tcp port 80 and host
+    /// 10.0.0.1`); needs libpcap installed at run time. Frame numbers stay those of the
+    /// unfiltered input.
+    #[arg(short = 'f', long, value_name = "EXPR")]
+    pub filter: Option<String>,
 }
 
 /// What the binary should do.
@@ -116,6 +121,7 @@ impl Opts {
         c.color = color;
         c.write = self.write;
         c.force = self.force;
+        c.filter = self.filter;
         c
     }
 }

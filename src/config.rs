@@ -106,6 +106,8 @@ pub struct Config {
     /// Show a progress bar on the error stream while reading files (the binary sets this
     /// when stderr is a terminal).
     pub progress: bool,
+    /// `-f/--filter`: a libpcap filter expression.
+    pub filter: Option<String>,
 }
 
 impl Config {
@@ -127,6 +129,7 @@ impl Config {
             status_line: false,
             events: false,
             progress: false,
+            filter: None,
         }
     }
 

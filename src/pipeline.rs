@@ -11,6 +11,7 @@ use std::path::Path;
 
 use crate::analyze::stats::StatsAnalyzer;
 use crate::analyze::{Analyzer, Ctx};
+use crate::capture::filter::{Filter, FilterError};
 use crate::capture::live::LiveOptions;
 use crate::capture::source::Source;
 use crate::capture::writer::PcapOut;
@@ -58,6 +59,20 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
             promiscuous: l.promiscuous,
         })?,
     };
+    let mut filter = match &config.filter {
+        Some(expr) => {
+            let first = source
+                .interfaces()
+                .first()
+                .map_or(linktype::ETHERNET, |i| i.link_type);
+            Some(Filter::new(expr, first).map_err(|e| match e {
+                FilterError::Invalid(m) => Error::Usage(m),
+                FilterError::NoLibpcap(m) => Error::Environment(m),
+            })?)
+        }
+        None => None,
+    };
+    let mut filtered_out = 0u64;
     let views = config.views.resolved();
     let json_stdout = config.json_to_stdout();
     let show_tables = !json_stdout;
@@ -102,6 +117,14 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
     while frame <= limit {
         match source.next_packet(frame) {
             Next::Packet(raw) => {
+                if let Some(f) = filter.as_mut() {
+                    if !f.matches(&raw) {
+                        // Frame numbers stay those of the unfiltered input, as in Wireshark.
+                        filtered_out += 1;
+                        frame += 1;
+                        continue;
+                    }
+                }
                 if let Some(w) = pcap_out.as_mut() {
                     w.write(&raw)?;
                 }
@@ -174,6 +197,21 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
         report.stats.skipped_blocks = f.skipped_blocks;
     }
     report.stats.records_without_packet = records_without_packet;
+    report.stats.filtered_out = filtered_out;
+    if let Some(f) = &filter {
+        for (lt, msg) in &f.failed {
+            warnings.push(Warning {
+                kind: "filter-not-compiled".into(),
+                message: format!(
+                    "the filter does not compile for link type {} ({msg}); its frames were left out",
+                    linktype::name(*lt)
+                ),
+                path: None,
+                offset: None,
+                frame: None,
+            });
+        }
+    }
     report.stats.checksums.verified = config.checksums || views.packets;
     report.stats.live = source.live_stats();
     if let Some(ls) = report.stats.live {

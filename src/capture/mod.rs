@@ -10,6 +10,7 @@
 //! `wire_len` for sizes; nothing here allocates per packet in the steady state.
 
 pub mod file;
+pub mod filter;
 pub mod live;
 pub mod source;
 pub mod writer;

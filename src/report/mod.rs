@@ -118,6 +118,8 @@ pub struct Stats {
     /// Records that take a frame number but carry no packet (pcapng custom blocks), so
     /// frame numbers stay Wireshark's; `packets` does not count them.
     pub records_without_packet: u64,
+    /// Frames left out by `--filter` (counted, not in `packets`).
+    pub filtered_out: u64,
     /// Live capture counters (live runs only).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub live: Option<crate::capture::live::LiveStats>,
