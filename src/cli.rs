@@ -9,7 +9,7 @@ use netlens::{Config, Input, LiveInput, Views};
 #[derive(Parser, Debug)]
 #[command(
     name = "netlens",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("NETLENS_GIT_COMMIT"), ")"),
     about = "See what TCP/IP did: handshakes, teardowns, MAC/ARP tables and stream reassembly from pcap/pcapng captures",
     after_help = "Exit codes: 0 success (also when a damaged capture was read up to the damage), 1 runtime error (unreadable file, no permission), 2 usage error."
 )]
@@ -50,6 +50,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) generated from these definitions.
+    Man,
 }
 
 #[derive(Args, Debug)]
@@ -98,6 +105,8 @@ pub struct Opts {
 pub enum Action {
     Run(Box<Config>),
     ListInterfaces { json: bool },
+    Completions(clap_complete::Shell),
+    Man,
 }
 
 impl Opts {
@@ -158,6 +167,8 @@ impl Cli {
                 )))))
             }
             Command::Interfaces { json } => Ok(Action::ListInterfaces { json }),
+            Command::Completions { shell } => Ok(Action::Completions(shell)),
+            Command::Man => Ok(Action::Man),
         }
     }
 }

@@ -8,7 +8,7 @@ mod cli;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
@@ -23,6 +23,22 @@ fn main() -> ExitCode {
     let mut config = match cli.into_action() {
         Ok(cli::Action::Run(c)) => c,
         Ok(cli::Action::ListInterfaces { json }) => return list_interfaces(json),
+        Ok(cli::Action::Completions(shell)) => {
+            let mut cmd = cli::Cli::command();
+            clap_complete::generate(shell, &mut cmd, "netlens", &mut io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Ok(cli::Action::Man) => {
+            let man = clap_mangen::Man::new(cli::Cli::command());
+            return match man.render(&mut io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    let _ = writeln!(err, "netlens: cannot write the man page: {e}");
+                    ExitCode::from(1)
+                }
+            };
+        }
         Err(msg) => {
             let _ = writeln!(err, "netlens: {msg}");
             return ExitCode::from(2);
