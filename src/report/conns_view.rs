@@ -259,7 +259,7 @@ fn conns_table(w: &mut dyn Write, v: &ConnView) -> io::Result<()> {
     write_table(
         w,
         &format!(
-            "Connections (Zeek conn.log style{}; see README \"Connections\" for the legend)",
+            "Connections{} (Zeek conn.log style; see README \"Connections\" for the legend)",
             filter_note(v)
         ),
         &t,
@@ -332,7 +332,8 @@ pub fn write_views(
     let Some(v) = &r.conn_view else {
         return Ok(());
     };
-    if views.summary {
+    // The overview goes with the capture summary, which every view but --packets shows.
+    if views.summary || !views.packets {
         write_overview(w, v)?;
     }
     if views.handshakes {
