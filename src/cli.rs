@@ -67,6 +67,36 @@ pub struct Opts {
     /// Every analysis view (everything except --packets).
     #[arg(long)]
     pub all: bool,
+    /// TCP handshakes: a table, and the ladder (SYN/SYN-ACK/ACK with x, y and checks) of the first few.
+    #[arg(long)]
+    pub handshakes: bool,
+    /// TCP closes: kind, initiator, the FIN/ACK/RST steps with frame numbers.
+    #[arg(long)]
+    pub teardowns: bool,
+    /// TCP and UDP connections like Zeek's conn.log (conn_state, history, bytes, anomalies).
+    #[arg(long)]
+    pub conns: bool,
+    /// Show connection ID (the `id` of --conns / the JSON report) in full.
+    #[arg(long, value_name = "ID")]
+    pub conn: Option<u64>,
+    /// Restrict the connection views to connections with this address at either end.
+    #[arg(long, value_name = "IP")]
+    pub host: Option<std::net::IpAddr>,
+    /// Restrict the connection views to connections with this port at either end.
+    #[arg(long, value_name = "N")]
+    pub port: Option<u16>,
+    /// Most connections tracked at once; beyond it the one due soonest is closed out (counted).
+    #[arg(long, default_value_t = netlens::config::ConnOptions::default().max_connections, value_name = "N")]
+    pub max_conns: usize,
+    /// Seconds without a packet after which a TCP connection is closed out (capture time).
+    #[arg(long, default_value_t = netlens::config::ConnOptions::default().tcp_idle_timeout_s, value_name = "SECS")]
+    pub idle_timeout: f64,
+    /// Seconds without a packet after which a UDP flow is closed out (capture time).
+    #[arg(long, default_value_t = netlens::config::ConnOptions::default().udp_idle_timeout_s, value_name = "SECS")]
+    pub udp_timeout: f64,
+    /// Seconds a closed TCP connection lingers so late ACKs and retransmitted FINs join it.
+    #[arg(long, default_value_t = netlens::config::ConnOptions::default().linger_s, value_name = "SECS")]
+    pub linger: f64,
     /// Write the JSON report to PATH (`-` = stdout, which then carries only the JSON).
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
@@ -117,6 +147,9 @@ impl Opts {
             Views::default()
         };
         views.packets = self.packets;
+        views.handshakes |= self.handshakes;
+        views.teardowns |= self.teardowns;
+        views.conns |= self.conns;
         let color = !self.no_color && std::env::var_os("NO_COLOR").is_none();
         let mut c = Config::for_files(Vec::new());
         c.input = input;
@@ -131,6 +164,15 @@ impl Opts {
         c.write = self.write;
         c.force = self.force;
         c.filter = self.filter;
+        c.conns = netlens::config::ConnOptions {
+            max_connections: self.max_conns,
+            tcp_idle_timeout_s: self.idle_timeout,
+            udp_idle_timeout_s: self.udp_timeout,
+            linger_s: self.linger,
+            host: self.host,
+            port: self.port,
+            conn: self.conn,
+        };
         c
     }
 }

@@ -53,6 +53,41 @@ impl Views {
     }
 }
 
+/// Connection tracking: caps, timeouts and the view filters (`--max-conns`,
+/// `--idle-timeout`, `--udp-timeout`, `--linger`, `--host`, `--port`, `--conn`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnOptions {
+    /// Most connections tracked at once; beyond it the one due soonest is evicted.
+    pub max_connections: usize,
+    /// A TCP connection with no packet for this long is finalized (Zeek: 5 min).
+    pub tcp_idle_timeout_s: f64,
+    /// A UDP flow with no packet for this long is finalized (Zeek: 1 min).
+    pub udp_idle_timeout_s: f64,
+    /// A closed TCP connection stays this long (capture time) so late ACKs and
+    /// retransmitted FINs join it (Zeek's tcp_close_delay: 5 s).
+    pub linger_s: f64,
+    /// Views show only connections with this address at either end.
+    pub host: Option<std::net::IpAddr>,
+    /// Views show only connections with this port at either end.
+    pub port: Option<u16>,
+    /// Show this connection in full.
+    pub conn: Option<u64>,
+}
+
+impl Default for ConnOptions {
+    fn default() -> Self {
+        ConnOptions {
+            max_connections: 1_000_000,
+            tcp_idle_timeout_s: 300.0,
+            udp_idle_timeout_s: 60.0,
+            linger_s: 5.0,
+            host: None,
+            port: None,
+            conn: None,
+        }
+    }
+}
+
 /// Where frames come from.
 #[derive(Debug, Clone)]
 pub enum Input {
@@ -108,6 +143,8 @@ pub struct Config {
     pub progress: bool,
     /// `-f/--filter`: a libpcap filter expression.
     pub filter: Option<String>,
+    /// Connection tracking caps, timeouts and view filters.
+    pub conns: ConnOptions,
 }
 
 impl Config {
@@ -130,6 +167,7 @@ impl Config {
             events: false,
             progress: false,
             filter: None,
+            conns: ConnOptions::default(),
         }
     }
 

@@ -9,6 +9,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
+use crate::analyze::conns::ConnTracker;
 use crate::analyze::stats::StatsAnalyzer;
 use crate::analyze::{Analyzer, Ctx};
 use crate::capture::filter::{Filter, FilterError};
@@ -97,6 +98,17 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
         ..DissectOptions::default()
     });
     let mut analyzers: Vec<Box<dyn Analyzer>> = vec![Box::<StatsAnalyzer>::default()];
+    // The connection tracker runs first: later analyzers read `ctx.conn`.
+    if views.summary || views.handshakes || views.teardowns || views.conns || views.streams {
+        let tracker = ConnTracker::new(
+            &config.conns,
+            config.limit,
+            config.json.is_some(),
+            show_tables,
+        )
+        .map_err(output_error)?;
+        analyzers.insert(0, Box::new(tracker));
+    }
     let mut ctx = Ctx::default();
     let mut live = LiveDisplay::new(config.status_line && !config.quiet);
     let mut progress = match &source {
@@ -262,15 +274,29 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
             });
         }
     }
+    // Analyzers' own warnings (caps hit, spill failures) follow the reader's.
+    let analyzer_warnings = std::mem::take(&mut report.warnings);
+    if !config.quiet {
+        for w in &analyzer_warnings {
+            let _ = writeln!(err, "warning: {}", w.message);
+        }
+    }
+    warnings.extend(analyzer_warnings);
     report.warnings = warnings.clone();
 
     if show_tables && (views.summary || !views.packets) {
         report::table::write_summary(out, &report, config.limit).map_err(output_error)?;
     }
+    if show_tables {
+        report::conns_view::write_views(out, &report, &views, config).map_err(output_error)?;
+    }
     out.flush().map_err(output_error)?;
 
-    let spills: Vec<(&'static str, Spill)> =
+    let mut spills: Vec<(&'static str, Spill)> =
         packet_spill.map(|s| ("packets", s)).into_iter().collect();
+    for a in analyzers.iter_mut() {
+        spills.extend(a.take_spills());
+    }
     if json_stdout {
         report::json::write(out, &report, spills).map_err(output_error)?;
     } else if let Some(f) = json_file.as_mut() {

@@ -10,6 +10,8 @@
 //! belongs to, so later analyzers (stream reassembly) key their state by the same
 //! connection id the report uses.
 
+pub mod conns;
+pub mod seq;
 pub mod stats;
 
 use crate::dissect::Packet;
@@ -75,4 +77,9 @@ pub trait Analyzer {
     fn on_packet(&mut self, pkt: &Packet<'_>, ctx: &mut Ctx);
     /// The input ended: finalize open state and write this analysis's report section.
     fn finish(&mut self, report: &mut Report);
+    /// Arrays this analyzer spilled to temporary files as they grew, to be spliced into
+    /// the JSON document under their keys; taken once, after `finish`.
+    fn take_spills(&mut self) -> Vec<(&'static str, crate::report::json::Spill)> {
+        Vec::new()
+    }
 }

@@ -14,17 +14,48 @@ use serde::Serialize;
 use super::Report;
 
 /// An array of JSON entries written to a temporary file as they complete.
+///
+/// Entries are either pushed in order ([`Spill::push`]) or keyed ([`Spill::push_keyed`]:
+/// entries completing out of order, copied out sorted by key; 16 bytes of index per
+/// entry stay in memory). One spill uses one mode.
 pub struct Spill {
     file: BufWriter<File>,
     count: u64,
+    /// Keyed mode: (offset, length) of entry `key` at `index[key - 1]`.
+    index: Vec<(u64, u64)>,
+    /// Bytes written so far (keyed mode).
+    pos: u64,
+    scratch: Vec<u8>,
 }
+
+/// Index slot of a key never pushed.
+const NO_ENTRY: (u64, u64) = (u64::MAX, 0);
 
 impl Spill {
     pub fn new() -> io::Result<Self> {
         Ok(Spill {
             file: BufWriter::with_capacity(1 << 16, tempfile::tempfile()?),
             count: 0,
+            index: Vec::new(),
+            pos: 0,
+            scratch: Vec::new(),
         })
+    }
+
+    /// Writes the entry with `key` (from 1; keys should be dense, as the index has one
+    /// slot per key up to the largest); the array is emitted sorted by key.
+    pub fn push_keyed<T: Serialize>(&mut self, key: u64, value: &T) -> io::Result<()> {
+        let slot = usize::try_from(key.saturating_sub(1)).map_err(io::Error::other)?;
+        self.scratch.clear();
+        serde_json::to_writer(&mut self.scratch, value).map_err(io::Error::other)?;
+        self.file.write_all(&self.scratch)?;
+        if self.index.len() <= slot {
+            self.index.resize(slot + 1, NO_ENTRY);
+        }
+        self.index[slot] = (self.pos, self.scratch.len() as u64);
+        self.pos += self.scratch.len() as u64;
+        self.count += 1;
+        Ok(())
     }
 
     pub fn push<T: Serialize>(&mut self, value: &T) -> io::Result<()> {
@@ -47,6 +78,21 @@ impl Spill {
     /// Copies the entries (without brackets) to `w`.
     fn copy_into(self, w: &mut dyn Write) -> io::Result<()> {
         let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
+        if !self.index.is_empty() {
+            let mut buf = Vec::new();
+            let mut first = true;
+            for &(off, len) in self.index.iter().filter(|&&e| e != NO_ENTRY) {
+                buf.resize(usize::try_from(len).map_err(io::Error::other)?, 0);
+                file.seek(SeekFrom::Start(off))?;
+                file.read_exact(&mut buf)?;
+                if !first {
+                    w.write_all(b",\n")?;
+                }
+                first = false;
+                w.write_all(&buf)?;
+            }
+            return Ok(());
+        }
         file.seek(SeekFrom::Start(0))?;
         let mut buf = vec![0u8; 1 << 16];
         loop {
@@ -109,5 +155,24 @@ fn write_value(w: &mut dyn Write, v: &serde_json::Value) -> io::Result<()> {
             w.write_all(if items.is_empty() { b"]" } else { b"\n]" })
         }
         _ => serde_json::to_writer(&mut *w, v).map_err(io::Error::other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyed_spill_comes_out_sorted() {
+        let mut s = Spill::new().unwrap();
+        for k in [3u64, 1, 4, 2] {
+            s.push_keyed(k, &serde_json::json!({"id": k})).unwrap();
+        }
+        let mut out = Vec::new();
+        s.copy_into(&mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"id\":1},\n{\"id\":2},\n{\"id\":3},\n{\"id\":4}"
+        );
     }
 }

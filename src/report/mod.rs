@@ -8,8 +8,11 @@
 //!
 //! Renderers write to any `io::Write` and never print on their own.
 
+pub mod conns;
+pub mod conns_view;
 pub mod events;
 pub mod json;
+pub mod ladder;
 pub mod live;
 pub mod packets;
 pub mod progress;
@@ -36,6 +39,16 @@ pub struct Report {
     /// is only filled when a report is read back from JSON.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub packets: Option<Vec<PacketEntry>>,
+    /// Connection tracker aggregates, caps and timeouts.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub connection_stats: Option<conns::ConnStats>,
+    /// Spliced into the JSON output from the tracker's spill (sorted by id), so this is
+    /// only filled when a report is read back from JSON.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub connections: Option<Vec<conns::ConnEntry>>,
+    /// Rows kept for the terminal connection views (never serialised).
+    #[serde(skip)]
+    pub conn_view: Option<conns::ConnView>,
 }
 
 /// Where the frames came from.

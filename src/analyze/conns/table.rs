@@ -1,0 +1,173 @@
+//! The flow table: connections by direction-independent 5-tuple (FxHash), a slab of
+//! boxed connection states, and a lazy min-heap of deadlines (idle timeout, or linger
+//! after a close) that finds both the connections to finalize and the one to evict when
+//! the table is full.
+//!
+//! Heap invariant: every live connection has exactly one *live* heap entry, whose key is
+//! `Conn::heap_key` and is never later than the connection's real deadline (deadlines
+//! grow with every packet; when one shrinks, on a close, a new live entry is pushed).
+//! Other entries are stale and dropped when popped. So the first live entry popped whose
+//! key equals its connection's deadline is the connection with the earliest deadline,
+//! and the heap holds O(connections) entries.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::IpAddr;
+
+use rustc_hash::FxHashMap;
+
+use super::Conn;
+
+/// A 5-tuple with its two endpoints in canonical order, so both directions of a flow
+/// map to the same key. IPv4 addresses are stored v4-mapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    lo: ([u8; 16], u16),
+    hi: ([u8; 16], u16),
+    proto: u8,
+}
+
+fn bytes(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+        IpAddr::V6(a) => a.octets(),
+    }
+}
+
+impl FlowKey {
+    /// The key of a packet from `src` to `dst`, and whether the source is the key's
+    /// low endpoint.
+    pub fn new(proto: u8, src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> (FlowKey, bool) {
+        let a = (bytes(src), sport);
+        let b = (bytes(dst), dport);
+        if a <= b {
+            (
+                FlowKey {
+                    lo: a,
+                    hi: b,
+                    proto,
+                },
+                true,
+            )
+        } else {
+            (
+                FlowKey {
+                    lo: b,
+                    hi: a,
+                    proto,
+                },
+                false,
+            )
+        }
+    }
+}
+
+/// The flow table.
+#[derive(Default)]
+pub struct Table {
+    map: FxHashMap<FlowKey, u32>,
+    slab: Vec<Option<Box<Conn>>>,
+    /// Generation of each slab slot, bumped when a slot is freed.
+    gens: Vec<u32>,
+    free: Vec<u32>,
+    heap: BinaryHeap<Reverse<(i64, u32, u32)>>,
+    len: usize,
+}
+
+impl Table {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn get(&self, key: &FlowKey) -> Option<u32> {
+        self.map.get(key).copied()
+    }
+
+    pub fn conn_mut(&mut self, idx: u32) -> Option<&mut Conn> {
+        self.slab.get_mut(idx as usize)?.as_deref_mut()
+    }
+
+    /// Inserts a connection (its `deadline` set) and returns its index.
+    pub fn insert(&mut self, key: FlowKey, mut conn: Box<Conn>) -> u32 {
+        let idx = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slab.push(None);
+                self.gens.push(0);
+                (self.slab.len() - 1) as u32
+            }
+        };
+        conn.heap_key = conn.deadline;
+        let gen = self.gens[idx as usize];
+        self.heap.push(Reverse((conn.deadline, idx, gen)));
+        self.slab[idx as usize] = Some(conn);
+        self.map.insert(key, idx);
+        self.len += 1;
+        idx
+    }
+
+    /// Call after changing a connection's `deadline`.
+    pub fn deadline_changed(&mut self, idx: u32) {
+        let gen = self.gens[idx as usize];
+        if let Some(c) = self.slab[idx as usize].as_deref_mut() {
+            if c.deadline < c.heap_key {
+                c.heap_key = c.deadline;
+                self.heap.push(Reverse((c.deadline, idx, gen)));
+            }
+        }
+    }
+
+    /// Removes and returns a connection.
+    pub fn remove(&mut self, idx: u32) -> Option<Box<Conn>> {
+        let c = self.slab.get_mut(idx as usize)?.take()?;
+        if self.map.get(&c.key) == Some(&idx) {
+            self.map.remove(&c.key);
+        }
+        self.gens[idx as usize] = self.gens[idx as usize].wrapping_add(1);
+        self.free.push(idx);
+        self.len -= 1;
+        Some(c)
+    }
+
+    /// The connection with the earliest deadline, if that deadline is at or before
+    /// `until` (pass `i64::MAX` for the earliest at all); re-arms stale entries on the
+    /// way.
+    pub fn earliest(&mut self, until: i64) -> Option<u32> {
+        loop {
+            let &Reverse((key, idx, gen)) = self.heap.peek()?;
+            if key > until {
+                return None;
+            }
+            self.heap.pop();
+            if self.gens[idx as usize] != gen {
+                continue;
+            }
+            let Some(c) = self.slab[idx as usize].as_deref_mut() else {
+                continue;
+            };
+            if c.heap_key != key {
+                continue;
+            }
+            if c.deadline > key {
+                c.heap_key = c.deadline;
+                self.heap.push(Reverse((c.deadline, idx, gen)));
+                continue;
+            }
+            // Live and exact: the earliest deadline. Put the entry back; the caller
+            // removes the connection (which retires the entry) or keeps it.
+            self.heap.push(Reverse((key, idx, gen)));
+            return Some(idx);
+        }
+    }
+
+    /// Indices of every connection, in slab order.
+    pub fn indices(&self) -> Vec<u32> {
+        (0..self.slab.len() as u32)
+            .filter(|&i| self.slab[i as usize].is_some())
+            .collect()
+    }
+}
