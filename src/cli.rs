@@ -59,6 +59,18 @@ pub struct Opts {
     /// No colour (also when NO_COLOR is set or output is not a terminal).
     #[arg(long)]
     pub no_color: bool,
+    /// The switch MAC learning table and the flood/forward statistics.
+    #[arg(long)]
+    pub mac_table: bool,
+    /// ARP table, exchanges, unanswered requests, gratuitous ARP, probes, conflicts.
+    #[arg(long)]
+    pub arp: bool,
+    /// MAC table aging time in capture seconds (0 = entries never age).
+    #[arg(long, value_name = "SECS", default_value_t = netlens::L2Options::default().aging_s)]
+    pub aging: u64,
+    /// Most entries the simulated switch table holds (a full table stops learning).
+    #[arg(long, value_name = "N", default_value_t = netlens::L2Options::default().mac_table_size)]
+    pub mac_table_size: usize,
 }
 
 impl Cli {
@@ -71,6 +83,8 @@ impl Cli {
             Views::default()
         };
         views.packets = opts.packets;
+        views.mac_table |= opts.mac_table;
+        views.arp |= opts.arp;
         let color = !opts.no_color && std::env::var_os("NO_COLOR").is_none();
         Config {
             input: Input::Files(files),
@@ -82,6 +96,11 @@ impl Cli {
             checksums: opts.checksums,
             quiet: opts.quiet,
             color,
+            l2: netlens::L2Options {
+                aging_s: opts.aging,
+                mac_table_size: opts.mac_table_size,
+                ..netlens::L2Options::default()
+            },
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod error;
 pub mod pipeline;
 pub mod report;
 
+pub use config::L2Options;
 pub use config::{Config, Input, Views};
 pub use error::{Error, Result};
 pub use pipeline::run;

@@ -9,6 +9,8 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use crate::analyze::arp::ArpAnalyzer;
+use crate::analyze::mac_table::MacTableAnalyzer;
 use crate::analyze::stats::StatsAnalyzer;
 use crate::analyze::{Analyzer, Ctx};
 use crate::capture::file::CaptureFile;
@@ -67,6 +69,12 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
         ..DissectOptions::default()
     });
     let mut analyzers: Vec<Box<dyn Analyzer>> = vec![Box::<StatsAnalyzer>::default()];
+    if views.mac_table {
+        analyzers.push(Box::new(MacTableAnalyzer::new(&config.l2)));
+    }
+    if views.arp {
+        analyzers.push(Box::new(ArpAnalyzer::new(&config.l2)));
+    }
     let mut ctx = Ctx::default();
 
     let mut warnings = Vec::new();
@@ -166,6 +174,14 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
 
     if show_tables && (views.summary || !views.packets) {
         report::table::write_summary(out, &report, config.limit).map_err(output_error)?;
+    }
+    if show_tables && views.mac_table {
+        report::l2_view::write_mac_table(out, &report, config.limit).map_err(output_error)?;
+    }
+    if show_tables && views.arp {
+        // In the default set (no view asked for) the summary shows the ARP table only.
+        let full = !config.views.is_empty();
+        report::l2_view::write_arp(out, &report, config.limit, full).map_err(output_error)?;
     }
     out.flush().map_err(output_error)?;
 

@@ -10,6 +10,9 @@
 //! belongs to, so later analyzers (stream reassembly) key their state by the same
 //! connection id the report uses.
 
+pub mod arp;
+pub mod mac_table;
+pub mod oui;
 pub mod stats;
 
 use crate::dissect::Packet;

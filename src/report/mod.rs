@@ -9,6 +9,8 @@
 //! Renderers write to any `io::Write` and never print on their own.
 
 pub mod json;
+pub mod l2;
+pub mod l2_view;
 pub mod packets;
 pub mod table;
 
@@ -33,6 +35,12 @@ pub struct Report {
     /// is only filled when a report is read back from JSON.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub packets: Option<Vec<PacketEntry>>,
+    /// The learning-switch simulation (`--mac-table`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mac_table: Option<l2::MacTable>,
+    /// The ARP table and exchanges (`--arp`, and the default set).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub arp: Option<l2::ArpSection>,
 }
 
 /// Where the frames came from.
