@@ -120,6 +120,7 @@ fn write_entries(w: &mut dyn Write, r: &Report, m: &MacTable, limit: usize) -> i
             num(e.frames),
             num(e.bytes),
             num(e.rx_frames),
+            num(e.unknown_unicast_floods),
             num(e.moves_total),
             Cell::new(state),
         ]);
@@ -156,18 +157,10 @@ fn write_timeline(w: &mut dyn Write, r: &Report, m: &MacTable, limit: usize) -> 
             });
         }
         if let Some(f) = e.first_forwarded_frame {
-            let floods = if e.unknown_unicast_floods > 0 {
-                format!(
-                    " (frames to it were flooded {} time(s) while it was unknown)",
-                    e.unknown_unicast_floods
-                )
-            } else {
-                String::new()
-            };
             ev.push(Event {
                 frame: f,
                 order: 1,
-                text: format!("first frame to {} forwarded, not flooded{floods}", e.mac),
+                text: format!("first frame to {} forwarded as unicast, not flooded", e.mac),
             });
         }
         for mv in &e.moves {
