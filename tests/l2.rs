@@ -591,6 +591,11 @@ fn vendor_and_address_bits() {
                 T0 + 1.0,
                 udp_frame(C, [0x01, 0, 0x5e, 0, 0, 1], None, [10, 0, 0, 3]),
             ),
+            // A group address as source: reported, never learned.
+            at(
+                T0 + 2.0,
+                udp_frame([5, 4, 3, 2, 1, 0], A, None, [10, 0, 0, 5]),
+            ),
         ],
         |_| {},
     );
@@ -613,6 +618,11 @@ fn vendor_and_address_bits() {
         ]
     );
     assert_eq!(m.totals.multicast_flooded, 1);
+    let g = entry(m, "05:04:03:02:01:00");
+    assert!(g.group && g.learned_frame.is_none() && !g.in_table);
+    assert_eq!((g.frames, g.ips.clone()), (1, vec!["10.0.0.5".to_string()]));
+    assert_eq!(m.not_learned.invalid_source, 1);
+    assert_eq!(m.totals.learned, 2);
 }
 
 #[test]

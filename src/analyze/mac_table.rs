@@ -5,7 +5,8 @@
 //! port; a plain pcap is one port). For each frame, in this order:
 //!
 //! 1. the source MAC is learned, or refreshed, on (ingress port, VLAN), unless it is a
-//!    group or all-zero address (a switch never learns those);
+//!    group or all-zero address (a switch never learns those: they get a report row with
+//!    their frames, but no table entry);
 //! 2. the destination is looked up: broadcast → flooded; other group address → flooded
 //!    (`multicast_flooded`); a unicast address the table holds on that VLAN → forwarded
 //!    (`unicast_forwarded`); otherwise → flooded (`unknown_unicast_flooded`).
@@ -319,14 +320,21 @@ impl MacTableAnalyzer {
 
     /// Step 1: learn or refresh `src` on (port, vlan).
     fn learn(&mut self, src: Mac, vlan: Vlan, p: &Packet<'_>, now: i64, cooked: bool) {
-        if src.is_group() || src.is_zero() {
-            self.not_learned.invalid_source += 1;
-            return;
-        }
         let Some(ri) = self.row_for(src, p) else {
             self.not_learned.macs_untracked += 1;
             return;
         };
+        if src.is_group() || src.is_zero() {
+            // Counted as its sender's frames (the row reports it, group bit and all), but a
+            // switch never learns such a source.
+            let r = &mut self.rows[ri];
+            r.sent(p, vlan);
+            if cooked {
+                r.cooked_frames += 1;
+            }
+            self.not_learned.invalid_source += 1;
+            return;
+        }
         let (prev_vlan, had_frames) = {
             let r = &self.rows[ri];
             (r.last_vlan, r.frames > 0)

@@ -38,7 +38,8 @@ pub struct MacEntry {
     pub vendor: Option<String>,
     /// The U/L bit: set by software, not a burned-in address.
     pub locally_administered: bool,
-    /// The I/G bit (a group address as source is invalid and never learned).
+    /// The I/G bit. A group (or all-zero) source is invalid: its row counts the frames it
+    /// sent, but it is never learned (`learned_frame` null).
     pub group: bool,
     /// Port (capture interface) of the last frame it sent.
     pub port: u32,
@@ -170,7 +171,8 @@ pub struct MacNotLearned {
     pub cooked_without_source_mac: u64,
     /// Frames with no link-layer addresses at all (raw IP, BSD loopback, other link types).
     pub no_link_addresses: u64,
-    /// Frames whose source is a group or all-zero address (never learned, as on a switch).
+    /// Frames whose source is a group or all-zero address (counted in that address's row,
+    /// never learned, as on a switch).
     pub invalid_source: u64,
     /// Learnings refused because the table was full (those frames' sources stay unknown).
     pub table_full: u64,

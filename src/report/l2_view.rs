@@ -98,6 +98,8 @@ fn write_entries(w: &mut dyn Write, r: &Report, m: &MacTable, limit: usize) -> i
     for e in m.entries.iter().take(n) {
         let state = if e.in_table {
             "in table"
+        } else if e.learned_frame.is_none() && (e.group || e.mac == "00:00:00:00:00:00") {
+            "invalid source"
         } else if e.learned_frame.is_none() {
             "not learned"
         } else {
@@ -322,7 +324,7 @@ fn write_totals(w: &mut dyn Write, m: &MacTable) -> io::Result<()> {
     if nl.invalid_source > 0 {
         writeln!(
             w,
-            "note: {} frame(s) had a group or all-zero source MAC: never learned.",
+            "note: {} frame(s) had a group or all-zero source MAC: counted in their rows, never learned.",
             nl.invalid_source
         )?;
     }
