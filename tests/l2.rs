@@ -989,3 +989,23 @@ fn arp_bridge_ports_matches_the_kernel_bridge_frame_by_frame() {
     check_arp_against_facts(arp(&r), &facts("arp_bridge_ports.facts.json"));
     check_arp_against_tshark(arp(&r), &tshark_arp("arp_bridge_ports.tshark_arp.tsv"));
 }
+
+/// The terminal views of a real fixture, compared with a reviewed golden file
+/// (`NETLENS_UPDATE_GOLDEN=1 cargo test --test l2` rewrites it).
+#[test]
+fn views_match_golden_output() {
+    let r = run_l2(vec![fixture("arp_bridge_ports.pcapng")], |c| {
+        c.l2.aging_s = 2
+    });
+    let mut out = Vec::new();
+    netlens::report::l2_view::write_mac_table(&mut out, &r, 0).unwrap();
+    netlens::report::l2_view::write_arp(&mut out, &r, 0, true).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/arp_bridge_ports.l2.txt");
+    if std::env::var_os("NETLENS_UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+        std::fs::write(&golden, &text).unwrap();
+    }
+    let want = std::fs::read_to_string(&golden).expect("golden file (NETLENS_UPDATE_GOLDEN=1)");
+    assert_eq!(text, want);
+}

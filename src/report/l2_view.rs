@@ -91,8 +91,21 @@ pub fn write_mac_table(w: &mut dyn Write, r: &Report, limit: usize) -> io::Resul
 
 fn write_entries(w: &mut dyn Write, r: &Report, m: &MacTable, limit: usize) -> io::Result<()> {
     let mut t = new_table(&[
-        "vlan", "mac", "port", "vendor", "U/L", "ips", "learned", "first", "last", "frames",
-        "bytes", "to it", "moves", "state",
+        "vlan",
+        "mac",
+        "port",
+        "vendor",
+        "U/L",
+        "ips",
+        "learned",
+        "first",
+        "last",
+        "frames",
+        "bytes",
+        "to it",
+        "flooded to it",
+        "moves",
+        "state",
     ]);
     let n = shown(limit, m.entries.len());
     for e in m.entries.iter().take(n) {
@@ -360,6 +373,9 @@ pub fn write_arp(w: &mut dyn Write, r: &Report, limit: usize, full: bool) -> io:
     let Some(a) = &r.arp else {
         return Ok(());
     };
+    if a.totals.packets == 0 {
+        return writeln!(w, "ARP: no ARP packets in the capture.\n");
+    }
     write_arp_table(w, a, limit)?;
     if full {
         write_exchanges(w, a, limit)?;
