@@ -129,6 +129,18 @@ pub struct Opts {
     /// unfiltered input.
     #[arg(short = 'f', long, value_name = "EXPR")]
     pub filter: Option<String>,
+    /// The switch MAC learning table and the flood/forward statistics.
+    #[arg(long)]
+    pub mac_table: bool,
+    /// ARP table, exchanges, unanswered requests, gratuitous ARP, probes, conflicts.
+    #[arg(long)]
+    pub arp: bool,
+    /// MAC table aging time in capture seconds (0 = entries never age).
+    #[arg(long, value_name = "SECS", default_value_t = netlens::L2Options::default().aging_s)]
+    pub aging: u64,
+    /// Most entries the simulated switch table holds (a full table stops learning).
+    #[arg(long, value_name = "N", default_value_t = netlens::L2Options::default().mac_table_size)]
+    pub mac_table_size: usize,
 }
 
 /// What the binary should do.
@@ -150,6 +162,8 @@ impl Opts {
         views.handshakes |= self.handshakes;
         views.teardowns |= self.teardowns;
         views.conns |= self.conns;
+        views.mac_table |= self.mac_table;
+        views.arp |= self.arp;
         let color = !self.no_color && std::env::var_os("NO_COLOR").is_none();
         let mut c = Config::for_files(Vec::new());
         c.input = input;
@@ -172,6 +186,11 @@ impl Opts {
             host: self.host,
             port: self.port,
             conn: self.conn,
+        };
+        c.l2 = netlens::L2Options {
+            aging_s: self.aging,
+            mac_table_size: self.mac_table_size,
+            ..netlens::L2Options::default()
         };
         c
     }

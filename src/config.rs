@@ -39,12 +39,13 @@ impl Views {
         *self == Views::default()
     }
 
-    /// The default set: the summary (connection overview and ARP table join it as those
-    /// analyzers land).
+    /// The default set: the summary and the ARP table (the connection overview joins it
+    /// when that analyzer lands).
     pub fn resolved(&self) -> Views {
         if self.is_empty() {
             Views {
                 summary: true,
+                arp: true,
                 ..Views::default()
             }
         } else {
@@ -145,6 +146,8 @@ pub struct Config {
     pub filter: Option<String>,
     /// Connection tracking caps, timeouts and view filters.
     pub conns: ConnOptions,
+    /// Limits of the MAC-table and ARP analyzers.
+    pub l2: L2Options,
 }
 
 impl Config {
@@ -168,11 +171,46 @@ impl Config {
             progress: false,
             filter: None,
             conns: ConnOptions::default(),
+            l2: L2Options::default(),
         }
     }
 
     /// True when the JSON document goes to standard output (no tables then).
     pub fn json_to_stdout(&self) -> bool {
         self.json.as_deref() == Some(std::path::Path::new("-"))
+    }
+}
+
+/// Options and caps of the layer-2 analyzers (`mac_table`, `arp`). Every cap is counted
+/// and reported when it is hit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct L2Options {
+    /// MAC table aging time in capture seconds (`--aging`).
+    pub aging_s: u64,
+    /// Most entries the simulated switch table holds at once (`--mac-table-size`).
+    pub mac_table_size: usize,
+    /// Most MAC addresses tracked per run (rows of the report, destinations apart).
+    pub max_macs: usize,
+    /// A reply later than this does not answer an ARP request.
+    pub arp_reply_timeout_s: f64,
+    /// Most (VLAN, IP, MAC) bindings in the ARP table.
+    pub arp_max_bindings: usize,
+    /// Most ARP requests waiting for a reply at once.
+    pub arp_max_pending: usize,
+    /// Most entries in each ARP list (exchanges, gratuitous, probes, conflicts, ...).
+    pub arp_max_list: usize,
+}
+
+impl Default for L2Options {
+    fn default() -> Self {
+        L2Options {
+            aging_s: 300,
+            mac_table_size: 16_384,
+            max_macs: 65_536,
+            arp_reply_timeout_s: 10.0,
+            arp_max_bindings: 65_536,
+            arp_max_pending: 4_096,
+            arp_max_list: 100_000,
+        }
     }
 }

@@ -9,7 +9,9 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
+use crate::analyze::arp::ArpAnalyzer;
 use crate::analyze::conns::ConnTracker;
+use crate::analyze::mac_table::MacTableAnalyzer;
 use crate::analyze::stats::StatsAnalyzer;
 use crate::analyze::{Analyzer, Ctx};
 use crate::capture::filter::{Filter, FilterError};
@@ -108,6 +110,12 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
         )
         .map_err(output_error)?;
         analyzers.insert(0, Box::new(tracker));
+    }
+    if views.mac_table {
+        analyzers.push(Box::new(MacTableAnalyzer::new(&config.l2)));
+    }
+    if views.arp {
+        analyzers.push(Box::new(ArpAnalyzer::new(&config.l2)));
     }
     let mut ctx = Ctx::default();
     let mut live = LiveDisplay::new(config.status_line && !config.quiet);
@@ -289,6 +297,14 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
     }
     if show_tables {
         report::conns_view::write_views(out, &report, &views, config).map_err(output_error)?;
+    }
+    if show_tables && views.mac_table {
+        report::l2_view::write_mac_table(out, &report, config.limit).map_err(output_error)?;
+    }
+    if show_tables && views.arp {
+        // In the default set (no view asked for) the summary shows the ARP table only.
+        let full = !config.views.is_empty();
+        report::l2_view::write_arp(out, &report, config.limit, full).map_err(output_error)?;
     }
     out.flush().map_err(output_error)?;
 

@@ -12,6 +12,8 @@ pub mod conns;
 pub mod conns_view;
 pub mod events;
 pub mod json;
+pub mod l2;
+pub mod l2_view;
 pub mod ladder;
 pub mod live;
 pub mod packets;
@@ -49,6 +51,12 @@ pub struct Report {
     /// Rows kept for the terminal connection views (never serialised).
     #[serde(skip)]
     pub conn_view: Option<conns::ConnView>,
+    /// The learning-switch simulation (`--mac-table`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mac_table: Option<l2::MacTable>,
+    /// The ARP table and exchanges (`--arp`, and the default set).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub arp: Option<l2::ArpSection>,
 }
 
 /// Where the frames came from.
