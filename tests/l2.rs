@@ -526,6 +526,64 @@ fn full_table_refuses_learning_and_counts_it() {
     assert_eq!((c.learned_frame, c.in_table), (None, false));
     assert_eq!(c.unknown_unicast_floods, 1);
     assert_eq!(m.totals.learned, 2);
+
+    // A one-entry table with 10 s aging: B is refused while A's entry lives, learned once
+    // A's entry has expired (and been swept).
+    let r = synthetic(
+        &[
+            at(T0, udp_frame(A, BCAST, None, [10, 0, 0, 1])),
+            at(T0 + 5.0, udp_frame(B, BCAST, None, [10, 0, 0, 2])),
+            at(T0 + 20.0, udp_frame(B, BCAST, None, [10, 0, 0, 2])),
+        ],
+        |c| {
+            c.l2.mac_table_size = 1;
+            c.l2.aging_s = 10;
+        },
+    );
+    let m = mac_table(&r);
+    assert_eq!(m.not_learned.table_full, 1);
+    assert_eq!(entry(m, &mac(B)).learned_frame, Some(3));
+    assert_eq!(m.totals.aged_out, 1);
+}
+
+#[test]
+fn arp_pending_cap_is_counted() {
+    let a_ip = [10, 0, 0, 1];
+    let r = synthetic(
+        &[
+            at(
+                T0,
+                arp_frame(A, BCAST, None, 1, A, a_ip, ZERO, [10, 0, 0, 2]),
+            ),
+            at(
+                T0 + 0.1,
+                arp_frame(A, BCAST, None, 1, A, a_ip, ZERO, [10, 0, 0, 3]),
+            ),
+            at(
+                T0 + 0.2,
+                arp_frame(A, BCAST, None, 1, A, a_ip, ZERO, [10, 0, 0, 4]),
+            ),
+            at(
+                T0 + 0.3,
+                arp_frame(B, A, None, 2, B, [10, 0, 0, 4], A, a_ip),
+            ),
+            at(
+                T0 + 0.4,
+                arp_frame(C, A, None, 2, C, [10, 0, 0, 2], A, a_ip),
+            ),
+        ],
+        |c| c.l2.arp_max_pending = 2,
+    );
+    let a = arp(&r);
+    assert_eq!(a.limits.pending_dropped, 1);
+    assert_eq!(a.exchanges.len(), 3);
+    assert_eq!(a.exchanges[0].reply_frame, Some(5));
+    assert_eq!(
+        a.exchanges[2].reply_frame, None,
+        "not kept waiting: not matched"
+    );
+    assert_eq!(a.unsolicited_replies.len(), 1);
+    assert_eq!(a.unanswered, vec![2, 3]);
 }
 
 #[test]

@@ -76,6 +76,7 @@ pub struct ArpAnalyzer {
     /// Waiting requests by (VLAN, requester IP, asked IP): indexes into `exchanges`.
     pending: FxHashMap<(Vlan, Ipv4Addr, Ipv4Addr), Vec<usize>>,
     pending_len: usize,
+    next_pending_sweep: i64,
     probes: Vec<Probe>,
     /// Waiting probes by (VLAN, probed IP): indexes into `probes`.
     pending_probes: FxHashMap<(Vlan, Ipv4Addr), Vec<usize>>,
@@ -103,6 +104,7 @@ impl ArpAnalyzer {
             exchanges: Vec::new(),
             pending: FxHashMap::default(),
             pending_len: 0,
+            next_pending_sweep: i64::MIN,
             probes: Vec::new(),
             pending_probes: FxHashMap::default(),
             gratuitous: Vec::new(),
@@ -246,7 +248,14 @@ impl ArpAnalyzer {
         });
         let idx = self.exchanges.len() - 1;
         if self.pending_len >= self.opts.arp_max_pending {
-            self.sweep_pending(p.ts_ns);
+            // At most one sweep per eighth of the timeout (1 s at least): a cap full of live
+            // requests must not cost a scan of every waiting request per new one.
+            if p.ts_ns > self.next_pending_sweep {
+                self.sweep_pending(p.ts_ns);
+                self.next_pending_sweep = p
+                    .ts_ns
+                    .saturating_add((self.timeout_ns / 8).max(1_000_000_000));
+            }
             if self.pending_len >= self.opts.arp_max_pending {
                 self.limits.pending_dropped += 1;
                 return;

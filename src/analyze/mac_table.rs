@@ -21,7 +21,9 @@
 //! step back). An entry expires when the clock is more than the aging time past its last
 //! refresh (aging 0 = never, as on most switches); its expiry time is reported as last
 //! refresh + aging, so it does not depend on when the analyzer noticed. Expired entries are
-//! found when touched and by sweeps scheduled at the earliest expiry.
+//! found when touched and by sweeps scheduled at the earliest expiry (at most one sweep per
+//! eighth of the aging time, so a full table may hold an expired, untouched entry that long
+//! before it frees the slot).
 //!
 //! Linux cooked captures (SLL/SLL2) carry the source address only: their source MAC is
 //! learned, but no destination is ever invented, so they take no part in the flood/forward
@@ -378,12 +380,11 @@ impl MacTableAnalyzer {
                 }
             }
         }
+        // Expired entries were swept before this packet when a sweep was due; sweeping
+        // again per refused learning would make a full table cost O(table) per frame.
         if self.fdb.len() >= self.table_size {
-            self.sweep(now);
-            if self.fdb.len() >= self.table_size {
-                self.not_learned.table_full += 1;
-                return;
-            }
+            self.not_learned.table_full += 1;
+            return;
         }
         // ri < rows.len() <= u32::MAX (checked when the row was made).
         let row = ri as u32;
