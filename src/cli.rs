@@ -141,6 +141,17 @@ pub struct Opts {
     /// Most entries the simulated switch table holds (a full table stops learning).
     #[arg(long, value_name = "N", default_value_t = netlens::L2Options::default().mac_table_size)]
     pub mac_table_size: usize,
+    /// Write the visual report to PATH at the end of the run: one self-contained HTML page
+    /// (ladder diagrams, MAC and ARP tables; no network needed to view it). Runs every
+    /// analysis the page draws, whatever views are asked for.
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+    /// HTML: draw the ladder of at most N TCP connections (later ones get a card without).
+    #[arg(long, value_name = "N", default_value_t = netlens::HtmlOptions::default().max_ladders)]
+    pub html_max_ladders: usize,
+    /// HTML: at most N rows in each long table (UDP flows, MAC entries, ARP lists).
+    #[arg(long, value_name = "N", default_value_t = netlens::HtmlOptions::default().max_rows)]
+    pub html_max_rows: usize,
 }
 
 /// What the binary should do.
@@ -191,6 +202,11 @@ impl Opts {
             aging_s: self.aging,
             mac_table_size: self.mac_table_size,
             ..netlens::L2Options::default()
+        };
+        c.html = self.html;
+        c.html_options = netlens::HtmlOptions {
+            max_ladders: self.html_max_ladders,
+            max_rows: self.html_max_rows,
         };
         c
     }

@@ -85,6 +85,10 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
         Some(p) if !json_stdout => Some(create_output(p)?),
         _ => None,
     };
+    let mut html_file = match &config.html {
+        Some(p) => Some(create_output(p)?),
+        None => None,
+    };
     let mut pcap_out = match &config.write {
         Some(p) => Some(PcapOut::create(p, config.force)?),
         None => None,
@@ -101,20 +105,23 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
     });
     let mut analyzers: Vec<Box<dyn Analyzer>> = vec![Box::<StatsAnalyzer>::default()];
     // The connection tracker runs first: later analyzers read `ctx.conn`.
-    if views.summary || views.handshakes || views.teardowns || views.conns || views.streams {
+    // The HTML page draws every analysis, whatever views the terminal shows.
+    let html = config.html.is_some();
+    if views.summary || views.handshakes || views.teardowns || views.conns || views.streams || html
+    {
         let tracker = ConnTracker::new(
             &config.conns,
             config.limit,
-            config.json.is_some(),
+            config.json.is_some() || html,
             show_tables,
         )
         .map_err(output_error)?;
         analyzers.insert(0, Box::new(tracker));
     }
-    if views.mac_table {
+    if views.mac_table || html {
         analyzers.push(Box::new(MacTableAnalyzer::new(&config.l2)));
     }
-    if views.arp {
+    if views.arp || html {
         analyzers.push(Box::new(ArpAnalyzer::new(&config.l2)));
     }
     let mut ctx = Ctx::default();
@@ -312,6 +319,11 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
         packet_spill.map(|s| ("packets", s)).into_iter().collect();
     for a in analyzers.iter_mut() {
         spills.extend(a.take_spills());
+    }
+    if let Some(f) = html_file.as_mut() {
+        let path = config.html.clone().unwrap_or_default();
+        report::html::write(f, &report, &mut spills, &config.html_options)
+            .map_err(|source| Error::Write { path, source })?;
     }
     if json_stdout {
         report::json::write(out, &report, spills).map_err(output_error)?;

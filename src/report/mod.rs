@@ -11,6 +11,7 @@
 pub mod conns;
 pub mod conns_view;
 pub mod events;
+pub mod html;
 pub mod json;
 pub mod l2;
 pub mod l2_view;

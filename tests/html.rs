@@ -1,0 +1,311 @@
+//! The HTML page (`--html`): its structure against reviewed golden outlines, its ladders
+//! against the fixtures' tshark-verified facts (fixtures/expected.json), its MAC lanes
+//! against the bridge fixture's facts, caps, rendering from the spill vs from a report read
+//! back from JSON, and escaping of hostile capture strings.
+//!
+//! `NETLENS_UPDATE_GOLDEN=1 cargo test --test html` rewrites the golden outlines.
+
+mod html_support;
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::path::Path;
+use std::time::Duration;
+
+use html_support::{count, fixture, ladders, outline, render, texts_of_class};
+use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+use pcap_file::pcapng::blocks::interface_description::{
+    InterfaceDescriptionBlock, InterfaceDescriptionOption,
+};
+use pcap_file::pcapng::{PcapNgBlock, PcapNgWriter};
+use pcap_file::DataLink;
+
+fn expected() -> serde_json::Value {
+    let text = std::fs::read_to_string(fixture("expected.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn golden(name: &str, text: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden/html")
+        .join(name);
+    if std::env::var_os("NETLENS_UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("golden file {} (NETLENS_UPDATE_GOLDEN=1)", path.display()));
+    if text != want {
+        let (a, b): (Vec<&str>, Vec<&str>) = (text.lines().collect(), want.lines().collect());
+        let i = a
+            .iter()
+            .zip(&b)
+            .position(|(x, y)| x != y)
+            .unwrap_or(a.len().min(b.len()));
+        let lo = i.saturating_sub(3);
+        panic!(
+            "outline of {name} changed at line {}:\n--- now\n{}\n--- golden\n{}",
+            i + 1,
+            a[lo..(i + 4).min(a.len())].join("\n"),
+            b[lo..(i + 4).min(b.len())].join("\n")
+        );
+    }
+}
+
+#[test]
+fn outline_of_tcp_graceful_matches_golden() {
+    let p = render(vec![fixture("tcp_graceful.pcap")], |_| {});
+    golden("tcp_graceful.outline.txt", &outline(&p.html));
+}
+
+#[test]
+fn outline_of_arp_bridge_ports_matches_golden() {
+    let p = render(vec![fixture("arp_bridge_ports.pcapng")], |c| {
+        c.l2.aging_s = 2
+    });
+    golden("arp_bridge_ports.outline.txt", &outline(&p.html));
+}
+
+fn frames_of(v: &serde_json::Value) -> Vec<u64> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_u64()).collect())
+        .unwrap_or_default()
+}
+
+/// Every TCP fixture: one ladder per connection (tshark's count), and each ladder draws
+/// the handshake and teardown frames tshark shows (SYNs, SYN-ACK, ACK, FINs, RSTs), RSTs
+/// as RST arrows, in connection order.
+#[test]
+fn ladders_draw_the_fixture_facts() {
+    let exp = expected();
+    let mut checked = 0;
+    for (name, facts) in exp.as_object().unwrap() {
+        let Some(n_tcp) = facts.get("tcp_connections").and_then(|v| v.as_u64()) else {
+            continue;
+        };
+        let p = render(vec![fixture(name)], |_| {});
+        let lad = ladders(&p.html);
+        assert_eq!(lad.len() as u64, n_tcp, "{name}: ladders");
+        assert_eq!(
+            count(&p.html, "article", "conn") as u64,
+            n_tcp,
+            "{name}: cards"
+        );
+        let conns: Vec<&serde_json::Value> = facts["connections"]
+            .as_array()
+            .map(|a| a.iter().collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.get("handshake").is_some())
+            .collect();
+        assert_eq!(conns.len(), lad.len(), "{name}");
+        for (c, svg) in conns.iter().zip(&lad) {
+            let drawn: Vec<u64> = texts_of_class(svg, "fr")
+                .iter()
+                .map(|t| t.trim_start_matches('#').parse().unwrap())
+                .collect();
+            let h = &c["handshake"];
+            let mut want = frames_of(&h["syn_frames"]);
+            want.extend(h["synack_frame"].as_u64());
+            want.extend(h["ack_frame"].as_u64());
+            want.extend(h["rst_frame"].as_u64());
+            want.extend(frames_of(&c["teardown"]["fin_frames"]));
+            want.extend(frames_of(&c["teardown"]["rst_frames"]));
+            for f in &want {
+                assert!(
+                    drawn.contains(f),
+                    "{name}: frame {f} not drawn in {drawn:?}"
+                );
+            }
+            let mut sorted = drawn.clone();
+            sorted.sort_unstable();
+            assert_eq!(drawn, sorted, "{name}: arrows in frame order");
+            let rsts = frames_of(&c["teardown"]["rst_frames"]).len()
+                + usize::from(h["rst_frame"].is_u64());
+            assert_eq!(count(svg, "g", "k-rst"), rsts, "{name}: RST arrows");
+            let retrans = frames_of(&h["syn_frames"]).len().saturating_sub(1);
+            assert_eq!(
+                count(svg, "g", "retrans"),
+                retrans,
+                "{name}: retransmitted SYNs"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 9, "only {checked} connections checked");
+}
+
+/// The bridge fixture: one lane per learned MAC, learned at the frames the facts give.
+#[test]
+fn mac_lanes_follow_the_bridge_facts() {
+    let p = render(vec![fixture("arp_bridge.pcap")], |_| {});
+    let exp = expected();
+    let facts = &exp["arp_bridge.pcap"];
+    let lanes = count(&p.html, "g", "lane");
+    assert_eq!(lanes, 3, "three hosts learned");
+    let titles = texts_of_class(&p.html, "learn");
+    let mut learned: Vec<u64> = titles
+        .iter()
+        .filter_map(|t| t.strip_prefix("frame "))
+        .filter_map(|t| t.split(':').next()?.parse().ok())
+        .collect();
+    learned.sort_unstable();
+    // fixtures/README.md: "MAC table: 3 entries learned at frames 1, 2, 6".
+    assert_eq!(learned, vec![1, 2, 6]);
+    // ARP: every exchange of the facts is a row, unanswered ones marked.
+    let rows_unanswered = count(&p.html, "tr", "unanswered");
+    assert_eq!(
+        rows_unanswered,
+        facts["arp"]["unanswered_request_frames"]
+            .as_array()
+            .unwrap()
+            .len()
+    );
+    assert_eq!(
+        count(&p.html, "tr", "answered"),
+        facts["arp"]["exchanges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["reply_frame"].is_u64())
+            .count()
+    );
+}
+
+/// The page depends on the report only: drawn from the tracker's spill during the run, or
+/// from the report read back from the JSON document, it is the same page.
+#[test]
+fn page_from_spill_equals_page_from_json() {
+    for name in [
+        "tcp_reused_tuple.pcap",
+        "udp_exchange.pcap",
+        "tcp_graceful.pcap",
+    ] {
+        let p = render(vec![fixture(name)], |_| {});
+        let mut again = Vec::new();
+        netlens::report::html::write(
+            &mut again,
+            &p.report,
+            &mut [],
+            &netlens::HtmlOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(String::from_utf8(again).unwrap(), p.html, "{name}");
+        // And the JSON document still has every connection (the spill was read twice).
+        assert!(!p.report.connections.as_ref().unwrap().is_empty());
+    }
+}
+
+/// `--html-max-ladders` and `--html-max-rows`: the page draws fewer and says so.
+#[test]
+fn caps_are_said_on_the_page() {
+    let files = vec![
+        fixture("tcp_reused_tuple.pcap"),
+        fixture("tcp_refused.pcap"),
+        fixture("udp_exchange.pcap"),
+    ];
+    let p = render(files.clone(), |c| {
+        c.html_options.max_ladders = 2;
+        c.html_options.max_rows = 0;
+    });
+    // 3 SF connections and 1 refused: the budget of 2 gives one ladder to each kind.
+    assert_eq!(ladders(&p.html).len(), 2);
+    assert_eq!(count(&p.html, "article", "conn"), 4);
+    assert_eq!(count(&p.html, "article", "compact"), 2);
+    assert!(p.html.contains("id=\"ladder-limit\""));
+    let refused_card = p.html.find("data-hs=\"refused\"").unwrap();
+    let refused_end = refused_card + p.html[refused_card..].find("</article>").unwrap();
+    assert!(p.html[refused_card..refused_end].contains("<svg class=\"ladder\""));
+    assert!(p.html.contains("The first 0 of 1 flows are listed"));
+    // Without caps: everything drawn, no note.
+    let p = render(files, |_| {});
+    assert_eq!(ladders(&p.html).len(), 4);
+    assert!(!p.html.contains("id=\"ladder-limit\""));
+}
+
+/// The page is one file: no URL is fetched from anywhere.
+#[test]
+fn page_is_self_contained() {
+    let p = render(vec![fixture("tcp_graceful.pcap")], |_| {});
+    for bad in [
+        "http://", "https://", "src=", "<link", "@import", "url(http",
+    ] {
+        assert!(!p.html.contains(bad), "page contains {bad}");
+    }
+    assert_eq!(p.html.matches("<script").count(), 1);
+    assert!(p.html.contains("@media print"));
+}
+
+const HOSTILE_IF: &str = "eth<script>console.log(\"XSS-IFNAME\")</script>\"'&";
+
+/// A pcapng whose interface name is markup, written under a file name that is markup, and
+/// cut in the middle of a block so the damage warning quotes the path.
+fn hostile_capture(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("<img src=x onerror=console.log('XSS-FILE')>.pcapng");
+    let mut w = PcapNgWriter::new(File::create(&path).unwrap()).unwrap();
+    w.write_block(
+        &InterfaceDescriptionBlock {
+            linktype: DataLink::ETHERNET,
+            snaplen: 0xffff,
+            options: vec![InterfaceDescriptionOption::IfName(Cow::Borrowed(
+                HOSTILE_IF,
+            ))],
+        }
+        .into_block(),
+    )
+    .unwrap();
+    let mut frame = Vec::new();
+    etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+        .tcp(40000, 80, 1000, 64240)
+        .syn()
+        .write(&mut frame, b"")
+        .unwrap();
+    w.write_block(
+        &EnhancedPacketBlock {
+            interface_id: 0,
+            timestamp: Duration::from_secs(1_700_000_000),
+            original_len: frame.len() as u32,
+            data: Cow::Borrowed(&frame),
+            options: vec![],
+        }
+        .into_block(),
+    )
+    .unwrap();
+    drop(w);
+    // A truncated second block: a damage warning naming the file.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(&[6, 0, 0, 0, 200, 0, 0, 0, 1, 2, 3]);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+pub fn hostile_page() -> (tempfile::TempDir, html_support::Page) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = hostile_capture(dir.path());
+    (dir, render(vec![path], |_| {}))
+}
+
+#[test]
+fn capture_strings_are_escaped() {
+    let (_d, p) = hostile_page();
+    // The strings did reach the report...
+    assert!(p.report.source.path[0].contains("<img"));
+    assert_eq!(
+        p.report.source.interfaces[0].name.as_deref(),
+        Some(HOSTILE_IF)
+    );
+    assert!(p.report.warnings.iter().any(|w| w.kind == "damaged-file"));
+    // ...and reach the page only as text.
+    assert_eq!(p.html.matches("<script").count(), 1, "only our own script");
+    assert!(!p.html.contains("<img"));
+    assert!(!p.html.contains("XSS-IFNAME\")</script>"));
+    assert!(p
+        .html
+        .contains("&lt;img src=x onerror=console.log('XSS-FILE')&gt;"));
+    assert!(p.html.contains(
+        "eth&lt;script&gt;console.log(&quot;XSS-IFNAME&quot;)&lt;/script&gt;&quot;'&amp;"
+    ));
+    // Every element is well nested: nothing broke out of its attribute or text.
+    outline(&p.html);
+}

@@ -1,0 +1,244 @@
+//! The page in a real browser: headless Chromium opens the report of real fixtures, the
+//! test reads the DOM after the page's script ran and the browser's console log, and saves
+//! screenshots under target/html-browser/ for a person to look at.
+//!
+//! Skipped, with a printed reason, when no Chromium is installed (`apt-get install
+//! chromium`; `NETLENS_CHROMIUM` names another binary). A control page that throws proves
+//! that console errors are seen at all in this browser.
+
+mod html_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use html_support::{count, count_all, fixture, render};
+
+fn chromium() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("NETLENS_CHROMIUM") {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH")?;
+    for name in ["chromium", "chromium-browser", "google-chrome", "chrome"] {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join(name);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+fn out_dir() -> PathBuf {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/html-browser");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// What the browser said: the DOM after scripts ran (stdout) and its log (stderr).
+struct Visit {
+    dom: String,
+    log: String,
+}
+
+/// Runs Chromium headless on `page` with `mode` (`--dump-dom` or `--screenshot=...`),
+/// killed after a minute.
+fn browse(bin: &Path, page: &Path, mode: &[String]) -> Visit {
+    let profile = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--hide-scrollbars",
+        "--enable-logging=stderr",
+        "--v=0",
+    ])
+    .arg(format!("--user-data-dir={}", profile.path().display()))
+    .args(mode)
+    .arg(format!("file://{}", page.display()))
+    .stdin(Stdio::null());
+    let out_path = profile.path().join("stdout");
+    let err_path = profile.path().join("stderr");
+    cmd.stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap());
+    let mut child = cmd.spawn().expect("start chromium");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium did not finish within 60 s on {}", page.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Visit {
+        dom: std::fs::read_to_string(&out_path).unwrap_or_default(),
+        log: std::fs::read_to_string(&err_path).unwrap_or_default(),
+    }
+}
+
+/// Console messages and uncaught errors of the page, from Chromium's log.
+fn console(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught"))
+        .collect()
+}
+
+fn skip(why: &str) {
+    println!("skipped: {why}");
+    eprintln!("skipped: {why}");
+}
+
+#[test]
+fn browser_loads_the_page_without_errors() {
+    let Some(bin) = chromium() else {
+        return skip("no chromium found (apt-get install chromium, or set NETLENS_CHROMIUM)");
+    };
+    // Control: a page that logs and throws must show up in the log, or the checks below
+    // could not fail.
+    let dir = tempfile::tempdir().unwrap();
+    let control = dir.path().join("control.html");
+    std::fs::write(
+        &control,
+        "<!DOCTYPE html><p>x</p><script>console.log('CONTROL-LOG');throw new Error('CONTROL-THROW')</script>",
+    )
+    .unwrap();
+    let v = browse(&bin, &control, &["--dump-dom".to_string()]);
+    if !v.dom.contains("<p>x</p>") {
+        return skip(&format!(
+            "chromium at {} could not open a page here: {}",
+            bin.display(),
+            v.log.lines().rev().take(3).collect::<Vec<_>>().join(" | ")
+        ));
+    }
+    let c = console(&v.log);
+    assert!(c.iter().any(|l| l.contains("CONTROL-LOG")), "{}", v.log);
+    assert!(
+        c.iter()
+            .any(|l| l.contains("Uncaught Error: CONTROL-THROW")),
+        "{}",
+        v.log
+    );
+
+    // Several fixtures read as one input (in recording order, so capture time runs
+    // forward): connections of every kind, ARP and a MAC table.
+    let files = [
+        "tcp_graceful.pcap",
+        "tcp_refused.pcap",
+        "tcp_no_answer.pcap",
+        "tcp_half_close.pcap",
+        "tcp_rst_abort.pcap",
+        "tcp_simultaneous_close.pcap",
+        "udp_exchange.pcap",
+    ];
+    let p = render(files.iter().map(|f| fixture(f)).collect(), |_| {});
+    let page = out_dir().join("fixtures.html");
+    std::fs::copy(&p.path, &page).unwrap();
+    let v = browse(&bin, &page, &["--dump-dom".to_string()]);
+    assert!(console(&v.log).is_empty(), "console: {:?}", console(&v.log));
+    let report_tcp = p.report.connection_stats.as_ref().unwrap().tcp as usize;
+    // expected.json: one TCP connection in each of the six TCP fixtures.
+    assert_eq!(report_tcp, 6);
+    assert_eq!(
+        count(&v.dom, "svg", "ladder"),
+        report_tcp,
+        "one ladder per connection"
+    );
+    let steps: usize = p
+        .report
+        .connections
+        .as_ref()
+        .unwrap()
+        .iter()
+        .filter_map(|c| Some(c.handshake.as_ref()?.steps.len() + c.teardown.as_ref()?.steps.len()))
+        .sum();
+    assert_eq!(count(&v.dom, "g", "step"), steps, "one arrow per step");
+    assert_eq!(
+        count_all(&v.dom, "g", &["step", "k-rst"]),
+        2,
+        "refused and aborted: two RSTs"
+    );
+    // The script ran: the controls are shown and the pager counted the cards.
+    assert!(
+        v.dom
+            .contains("<div class=\"controls\" id=\"conn-controls\">"),
+        "controls still hidden"
+    );
+    assert!(
+        v.dom.contains(&format!("1–{report_tcp} of {report_tcp}")),
+        "pager text missing"
+    );
+    assert_eq!(count(&v.dom, "g", "lane"), 2, "two MACs learned");
+
+    let shot = out_dir().join("fixtures.png");
+    let _ = std::fs::remove_file(&shot);
+    let v = browse(
+        &bin,
+        &page,
+        &[
+            format!("--screenshot={}", shot.display()),
+            "--window-size=1280,3200".to_string(),
+        ],
+    );
+    assert!(console(&v.log).is_empty(), "console: {:?}", console(&v.log));
+    let png = std::fs::read(&shot).expect("screenshot written");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "{} bytes",
+        png.len()
+    );
+    println!("screenshot: {}", shot.display());
+}
+
+/// A page built from hostile capture strings runs no script but its own.
+#[test]
+fn hostile_strings_do_not_run_in_the_browser() {
+    let Some(bin) = chromium() else {
+        return skip("no chromium found (apt-get install chromium, or set NETLENS_CHROMIUM)");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Same capture as tests/html.rs: markup in the file name and the interface name.
+    let path = dir
+        .path()
+        .join("<img src=x onerror=console.log('XSS-FILE')>.pcapng");
+    let mut w =
+        pcap_file::pcapng::PcapNgWriter::new(std::fs::File::create(&path).unwrap()).unwrap();
+    use pcap_file::pcapng::blocks::interface_description::*;
+    use pcap_file::pcapng::PcapNgBlock;
+    w.write_block(
+        &InterfaceDescriptionBlock {
+            linktype: pcap_file::DataLink::ETHERNET,
+            snaplen: 0xffff,
+            options: vec![InterfaceDescriptionOption::IfName(
+                "<script>console.log('XSS-IFNAME')</script><img src=x onerror=console.log('XSS-IMG')>".into(),
+            )],
+        }
+        .into_block(),
+    )
+    .unwrap();
+    drop(w);
+    let p = render(vec![path], |_| {});
+    let page = out_dir().join("hostile.html");
+    std::fs::copy(&p.path, &page).unwrap();
+    let v = browse(&bin, &page, &["--dump-dom".to_string()]);
+    if v.dom.is_empty() {
+        return skip("chromium produced no DOM");
+    }
+    assert!(
+        !v.log.contains("XSS-"),
+        "injected script ran: {:?}",
+        console(&v.log)
+    );
+    assert!(console(&v.log).is_empty(), "console: {:?}", console(&v.log));
+    assert!(v.dom.contains("XSS-IFNAME"), "the name is shown as text");
+    assert_eq!(v.dom.matches("<img").count(), 0);
+}
