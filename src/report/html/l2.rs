@@ -172,11 +172,15 @@ fn lanes(r: &Report, m: &MacTable) -> Markup {
         LABEL + PLOT * (f.saturating_sub(1)) as f64 / (max_frame.saturating_sub(1).max(1)) as f64
     };
     let ticks: Vec<u64> = {
+        // 1, the round multiples, and the last frame; a tick closer than half a step to
+        // its neighbour is left out so labels do not overlap.
         let step = nice_step(max_frame);
         let mut v = vec![1];
         let mut t = step;
         while t < max_frame {
-            v.push(t);
+            if t - 1 >= step / 2 && max_frame - t >= step / 2 {
+                v.push(t);
+            }
             t += step;
         }
         if max_frame > 1 {
