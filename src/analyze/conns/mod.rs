@@ -38,7 +38,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::net::IpAddr;
 
-use super::{Analyzer, ConnRef, Ctx, Dir};
+use super::{seq, Analyzer, ConnRef, Ctx, Dir};
 use crate::config::ConnOptions;
 use crate::dissect::{Net, Packet, TcpFlags, TcpOptions, Transport};
 use crate::report::conns::{
@@ -724,9 +724,13 @@ fn handshake_entry(c: &Conn, t: &TcpConn, orig: usize) -> HandshakeEntry {
         };
         let mut e = step(rec, what, orig, c.first_ts, &base);
         if let Some(exp) = expected {
+            // An ACK may also acknowledge data the peer sent after its SYN-ACK.
+            let upto = t.hs.side[s ^ 1].max_end.unwrap_or(exp);
+            let ok = rec.ack == exp
+                || (what == "ack" && seq::gt(rec.ack, exp) && seq::le(rec.ack, upto));
             e.expected_ack = Some(exp);
-            e.ack_ok = Some(rec.ack == exp);
-            if rec.ack != exp && mismatches.len() < 8 {
+            e.ack_ok = Some(ok);
+            if !ok && mismatches.len() < 8 {
                 mismatches.push(MismatchEntry {
                     frame: rec.frame,
                     field: format!("{what}.ack"),
@@ -739,7 +743,7 @@ fn handshake_entry(c: &Conn, t: &TcpConn, orig: usize) -> HandshakeEntry {
     }
     let synack = r.synack;
     let ack = if synack.is_some() {
-        o.ack_after_synack
+        o.synack_acked
     } else {
         None
     };
