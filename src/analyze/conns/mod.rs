@@ -375,6 +375,7 @@ impl ConnTracker {
                 (Proto::Udp(ZeekUdp::new(flip)), flip)
             }
         };
+        let is_tcp = matches!(proto, Proto::Tcp(_));
         let id = self.next_id;
         self.next_id += 1;
         let c = Conn {
@@ -393,7 +394,12 @@ impl ConnTracker {
             start_flip,
             proto,
             closed_at: None,
-            deadline: i64::MAX,
+            // Set before insertion so the heap entry pushed with it is a real deadline.
+            deadline: pkt.ts_ns.saturating_add(if is_tcp {
+                self.limits.tcp_idle
+            } else {
+                self.limits.udp_idle
+            }),
             heap_key: i64::MAX,
         };
         let idx = self.table.insert(key, Box::new(c));
@@ -925,4 +931,79 @@ fn build_entry(c: &Conn, why: Finalized) -> (ConnEntry, bool) {
         tcp_state,
     };
     (e, capped)
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// The memory budget per tracked connection (the cap multiplies it): a TCP entry is
+    /// these fixed sizes plus small step lists; keep growth deliberate.
+    #[test]
+    fn per_connection_state_stays_small() {
+        assert!(
+            std::mem::size_of::<Conn>() <= 320,
+            "{}",
+            std::mem::size_of::<Conn>()
+        );
+        assert!(
+            std::mem::size_of::<TcpConn>() <= 1792,
+            "{}",
+            std::mem::size_of::<TcpConn>()
+        );
+        assert!(std::mem::size_of::<ZeekUdp>() <= 64);
+    }
+
+    fn conn(port: u16, deadline: i64) -> (FlowKey, Box<Conn>) {
+        let ip = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
+        let (key, _) = FlowKey::new(17, ip, port, ip, 53);
+        let c = Conn {
+            id: u64::from(port),
+            key,
+            addr: [(ip, port), (ip, 53)],
+            slot0_lo: true,
+            first_frame: 1,
+            last_frame: 1,
+            first_ts: 0,
+            last_ts: 0,
+            pkts: [0; 2],
+            ip_bytes: [0; 2],
+            payload: [0; 2],
+            vlan: None,
+            start_flip: false,
+            proto: Proto::Udp(ZeekUdp::new(false)),
+            closed_at: None,
+            deadline,
+            heap_key: i64::MAX,
+        };
+        (key, Box::new(c))
+    }
+
+    #[test]
+    fn table_finds_earliest_deadline_and_keeps_the_heap_bounded() {
+        let mut t = table::Table::default();
+        // Many short-lived connections whose deadline shrinks once (a close), then go.
+        for p in 0..20_000u16 {
+            let (k, c) = conn(p, 1_000_000 + i64::from(p));
+            let idx = t.insert(k, c);
+            if let Some(c) = t.conn_mut(idx) {
+                c.deadline = i64::from(p);
+            }
+            t.deadline_changed(idx);
+            if p % 2 == 0 {
+                t.remove(idx);
+            }
+        }
+        assert_eq!(t.len(), 10_000);
+        assert!(t.heap_len() <= 2 * t.len() + 1024, "{}", t.heap_len());
+        // The earliest remaining deadline is port 1's; nothing is due before it.
+        assert_eq!(t.earliest(0), None);
+        let idx = t.earliest(i64::MAX).unwrap();
+        assert_eq!(t.conn_mut(idx).unwrap().id, 1);
+        // Deadlines that grow are found lazily, in order.
+        t.conn_mut(idx).unwrap().deadline = 50_000;
+        t.deadline_changed(idx);
+        let next = t.earliest(i64::MAX).unwrap();
+        assert_eq!(t.conn_mut(next).unwrap().id, 3);
+    }
 }
