@@ -4,12 +4,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use netlens::{Config, Input, Views};
+use netlens::{Config, Input, LiveInput, Views};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "netlens",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("NETLENS_GIT_COMMIT"), ")"),
     about = "See what TCP/IP did: handshakes, teardowns, MAC/ARP tables and stream reassembly from pcap/pcapng captures",
     after_help = "Exit codes: 0 success (also when a damaged capture was read up to the damage), 1 runtime error (unreadable file, no permission), 2 usage error."
 )]
@@ -28,6 +28,35 @@ pub enum Command {
         #[command(flatten)]
         opts: Opts,
     },
+    /// Capture live from a network interface (needs root or CAP_NET_RAW); Ctrl-C ends it
+    /// and prints the report.
+    Live {
+        /// The interface, e.g. eth0 (see `netlens interfaces`).
+        #[arg(value_name = "IFACE")]
+        interface: String,
+        /// Stop after this many seconds.
+        #[arg(long, value_name = "SECS")]
+        duration: Option<f64>,
+        /// Do not put the interface into promiscuous mode.
+        #[arg(long)]
+        no_promiscuous: bool,
+        #[command(flatten)]
+        opts: Opts,
+    },
+    /// List capture interfaces with their MACs, addresses, state and whether capture is
+    /// permitted.
+    Interfaces {
+        /// Print the list as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) generated from these definitions.
+    Man,
 }
 
 #[derive(Args, Debug)]
@@ -89,41 +118,118 @@ pub struct Opts {
     /// No colour (also when NO_COLOR is set or output is not a terminal).
     #[arg(long)]
     pub no_color: bool,
+    /// Save every frame read to FILE as a pcap (live: what was captured).
+    #[arg(short = 'w', long, value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    /// Overwrite existing output files.
+    #[arg(long)]
+    pub force: bool,
+    /// A libpcap filter expression, exactly as tcpdump takes it (`tcp port 80 and host
+    /// 10.0.0.1`); needs libpcap installed at run time. Frame numbers stay those of the
+    /// unfiltered input.
+    #[arg(short = 'f', long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// The switch MAC learning table and the flood/forward statistics.
+    #[arg(long)]
+    pub mac_table: bool,
+    /// ARP table, exchanges, unanswered requests, gratuitous ARP, probes, conflicts.
+    #[arg(long)]
+    pub arp: bool,
+    /// MAC table aging time in capture seconds (0 = entries never age).
+    #[arg(long, value_name = "SECS", default_value_t = netlens::L2Options::default().aging_s)]
+    pub aging: u64,
+    /// Most entries the simulated switch table holds (a full table stops learning).
+    #[arg(long, value_name = "N", default_value_t = netlens::L2Options::default().mac_table_size)]
+    pub mac_table_size: usize,
 }
 
-impl Cli {
-    /// The library configuration for these arguments.
-    pub fn into_config(self) -> Config {
-        let Command::Read { files, opts } = self.command;
-        let mut views = if opts.all {
+/// What the binary should do.
+pub enum Action {
+    Run(Box<Config>),
+    ListInterfaces { json: bool },
+    Completions(clap_complete::Shell),
+    Man,
+}
+
+impl Opts {
+    fn into_config(self, input: Input) -> Config {
+        let mut views = if self.all {
             Views::all()
         } else {
             Views::default()
         };
-        views.packets = opts.packets;
-        views.handshakes |= opts.handshakes;
-        views.teardowns |= opts.teardowns;
-        views.conns |= opts.conns;
-        let color = !opts.no_color && std::env::var_os("NO_COLOR").is_none();
-        Config {
-            input: Input::Files(files),
-            views,
-            json: opts.json,
-            limit: opts.limit,
-            count: opts.count,
-            max_record: opts.max_record,
-            checksums: opts.checksums,
-            quiet: opts.quiet,
-            color,
-            conns: netlens::config::ConnOptions {
-                max_connections: opts.max_conns,
-                tcp_idle_timeout_s: opts.idle_timeout,
-                udp_idle_timeout_s: opts.udp_timeout,
-                linger_s: opts.linger,
-                host: opts.host,
-                port: opts.port,
-                conn: opts.conn,
-            },
+        views.packets = self.packets;
+        views.handshakes |= self.handshakes;
+        views.teardowns |= self.teardowns;
+        views.conns |= self.conns;
+        views.mac_table |= self.mac_table;
+        views.arp |= self.arp;
+        let color = !self.no_color && std::env::var_os("NO_COLOR").is_none();
+        let mut c = Config::for_files(Vec::new());
+        c.input = input;
+        c.views = views;
+        c.json = self.json;
+        c.limit = self.limit;
+        c.count = self.count;
+        c.max_record = self.max_record;
+        c.checksums = self.checksums;
+        c.quiet = self.quiet;
+        c.color = color;
+        c.write = self.write;
+        c.force = self.force;
+        c.filter = self.filter;
+        c.conns = netlens::config::ConnOptions {
+            max_connections: self.max_conns,
+            tcp_idle_timeout_s: self.idle_timeout,
+            udp_idle_timeout_s: self.udp_timeout,
+            linger_s: self.linger,
+            host: self.host,
+            port: self.port,
+            conn: self.conn,
+        };
+        c.l2 = netlens::L2Options {
+            aging_s: self.aging,
+            mac_table_size: self.mac_table_size,
+            ..netlens::L2Options::default()
+        };
+        c
+    }
+}
+
+impl Cli {
+    /// The action for these arguments; usage problems clap cannot see are `Err`.
+    pub fn into_action(self) -> Result<Action, String> {
+        match self.command {
+            Command::Read { files, opts } => {
+                Ok(Action::Run(Box::new(opts.into_config(Input::Files(files)))))
+            }
+            Command::Live {
+                interface,
+                duration,
+                no_promiscuous,
+                opts,
+            } => {
+                let duration = match duration {
+                    Some(d) if !(d.is_finite() && d > 0.0) => {
+                        return Err(format!(
+                            "--duration must be a positive number of seconds, not {d}"
+                        ))
+                    }
+                    Some(d) => Some(std::time::Duration::from_secs_f64(d)),
+                    None => None,
+                };
+                Ok(Action::Run(Box::new(opts.into_config(Input::Live(
+                    LiveInput {
+                        interface,
+                        duration,
+                        promiscuous: !no_promiscuous,
+                        queue: 65_536,
+                    },
+                )))))
+            }
+            Command::Interfaces { json } => Ok(Action::ListInterfaces { json }),
+            Command::Completions { shell } => Ok(Action::Completions(shell)),
+            Command::Man => Ok(Action::Man),
         }
     }
 }

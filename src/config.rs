@@ -3,6 +3,8 @@
 //! `cli.rs` (clap) builds a [`Config`]; tests and other programs build one directly.
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 /// Which analysis views to show. None set = the default summary set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,12 +39,13 @@ impl Views {
         *self == Views::default()
     }
 
-    /// The default set: the summary (connection overview and ARP table join it as those
-    /// analyzers land).
+    /// The default set: the summary and the ARP table (the connection overview joins it
+    /// when that analyzer lands).
     pub fn resolved(&self) -> Views {
         if self.is_empty() {
             Views {
                 summary: true,
+                arp: true,
                 ..Views::default()
             }
         } else {
@@ -92,6 +95,19 @@ impl Default for ConnOptions {
 pub enum Input {
     /// Capture files read in order as one input; `-` is standard input.
     Files(Vec<PathBuf>),
+    /// A live interface.
+    Live(LiveInput),
+}
+
+/// A live capture's settings.
+#[derive(Debug, Clone)]
+pub struct LiveInput {
+    pub interface: String,
+    /// Stop after this long.
+    pub duration: Option<std::time::Duration>,
+    pub promiscuous: bool,
+    /// Frames the capture→analysis queue holds before dropping (and counting) frames.
+    pub queue: usize,
 }
 
 /// A whole run.
@@ -112,8 +128,27 @@ pub struct Config {
     /// No warnings on stderr.
     pub quiet: bool,
     pub color: bool,
+    /// `--write FILE.pcap`: save every frame read.
+    pub write: Option<PathBuf>,
+    /// Overwrite existing output files (`--write`).
+    pub force: bool,
+    /// Set to end a live capture (the binary sets it on SIGINT/SIGTERM).
+    pub stop: Arc<AtomicBool>,
+    /// Refresh a one-line live status on the error stream about once a second (the binary
+    /// sets this when stderr is a terminal).
+    pub status_line: bool,
+    /// Write one line per event (connection opened / finalized) to the output as it
+    /// happens: live captures whose output is not a terminal.
+    pub events: bool,
+    /// Show a progress bar on the error stream while reading files (the binary sets this
+    /// when stderr is a terminal).
+    pub progress: bool,
+    /// `-f/--filter`: a libpcap filter expression.
+    pub filter: Option<String>,
     /// Connection tracking caps, timeouts and view filters.
     pub conns: ConnOptions,
+    /// Limits of the MAC-table and ARP analyzers.
+    pub l2: L2Options,
 }
 
 impl Config {
@@ -129,12 +164,54 @@ impl Config {
             checksums: false,
             quiet: false,
             color: false,
+            write: None,
+            force: false,
+            stop: Arc::new(AtomicBool::new(false)),
+            status_line: false,
+            events: false,
+            progress: false,
+            filter: None,
             conns: ConnOptions::default(),
+            l2: L2Options::default(),
         }
     }
 
     /// True when the JSON document goes to standard output (no tables then).
     pub fn json_to_stdout(&self) -> bool {
         self.json.as_deref() == Some(std::path::Path::new("-"))
+    }
+}
+
+/// Options and caps of the layer-2 analyzers (`mac_table`, `arp`). Every cap is counted
+/// and reported when it is hit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct L2Options {
+    /// MAC table aging time in capture seconds (`--aging`).
+    pub aging_s: u64,
+    /// Most entries the simulated switch table holds at once (`--mac-table-size`).
+    pub mac_table_size: usize,
+    /// Most MAC addresses tracked per run (rows of the report, destinations apart).
+    pub max_macs: usize,
+    /// A reply later than this does not answer an ARP request.
+    pub arp_reply_timeout_s: f64,
+    /// Most (VLAN, IP, MAC) bindings in the ARP table.
+    pub arp_max_bindings: usize,
+    /// Most ARP requests waiting for a reply at once.
+    pub arp_max_pending: usize,
+    /// Most entries in each ARP list (exchanges, gratuitous, probes, conflicts, ...).
+    pub arp_max_list: usize,
+}
+
+impl Default for L2Options {
+    fn default() -> Self {
+        L2Options {
+            aging_s: 300,
+            mac_table_size: 16_384,
+            max_macs: 65_536,
+            arp_reply_timeout_s: 10.0,
+            arp_max_bindings: 65_536,
+            arp_max_pending: 4_096,
+            arp_max_list: 100_000,
+        }
     }
 }

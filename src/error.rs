@@ -40,6 +40,9 @@ pub enum Error {
     Usage(String),
     #[error("{0}")]
     Live(String),
+    /// A needed run-time library (libpcap for --filter) is missing.
+    #[error("{0}")]
+    Environment(String),
 }
 
 impl Error {

@@ -5,10 +5,10 @@
 
 mod cli;
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
@@ -19,10 +19,43 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let config = cli.into_config();
+    let mut err = io::stderr();
+    let mut config = match cli.into_action() {
+        Ok(cli::Action::Run(c)) => c,
+        Ok(cli::Action::ListInterfaces { json }) => return list_interfaces(json),
+        Ok(cli::Action::Completions(shell)) => {
+            let mut cmd = cli::Cli::command();
+            clap_complete::generate(shell, &mut cmd, "netlens", &mut io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Ok(cli::Action::Man) => {
+            let man = clap_mangen::Man::new(cli::Cli::command());
+            return match man.render(&mut io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    let _ = writeln!(err, "netlens: cannot write the man page: {e}");
+                    ExitCode::from(1)
+                }
+            };
+        }
+        Err(msg) => {
+            let _ = writeln!(err, "netlens: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    // SIGINT/SIGTERM set the stop flag: a live capture ends within its 100 ms poll and
+    // the report and --write file are completed. A second signal kills the process.
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register_conditional_shutdown(sig, 1, config.stop.clone());
+        let _ = signal_hook::flag::register(sig, config.stop.clone());
+    }
+    let live = matches!(config.input, netlens::Input::Live(_));
+    config.status_line = live && io::stderr().is_terminal();
+    config.events = live && !io::stdout().is_terminal() && !config.views.packets;
+    config.progress = !live && io::stderr().is_terminal();
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    let mut err = io::stderr();
     let result = netlens::run(&config, &mut out, &mut err);
     let flushed = out.flush();
     match result {
@@ -40,5 +73,24 @@ fn main() -> ExitCode {
             let _ = writeln!(err, "netlens: {e}");
             ExitCode::from(if e.is_usage() { 2 } else { 1 })
         }
+    }
+}
+
+fn list_interfaces(json: bool) -> ExitCode {
+    let list = netlens::capture::live::list_interfaces();
+    let mut out = io::stdout().lock();
+    let res = if json {
+        serde_json::to_writer_pretty(&mut out, &list)
+            .map_err(io::Error::other)
+            .and_then(|_| writeln!(out))
+    } else {
+        netlens::report::table::write_interfaces(&mut out, &list)
+    };
+    match res {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            let _ = writeln!(io::stderr(), "netlens: cannot write output: {e}");
+            ExitCode::from(1)
+        }
+        _ => ExitCode::SUCCESS,
     }
 }

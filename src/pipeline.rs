@@ -7,17 +7,24 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::analyze::arp::ArpAnalyzer;
 use crate::analyze::conns::ConnTracker;
+use crate::analyze::mac_table::MacTableAnalyzer;
 use crate::analyze::stats::StatsAnalyzer;
 use crate::analyze::{Analyzer, Ctx};
-use crate::capture::file::CaptureFile;
+use crate::capture::filter::{Filter, FilterError};
+use crate::capture::live::LiveOptions;
+use crate::capture::source::Source;
+use crate::capture::writer::PcapOut;
 use crate::capture::{linktype, InterfaceInfo, Next};
 use crate::config::{Config, Input};
 use crate::dissect::{DissectOptions, Dissector};
 use crate::error::{Error, Result};
-use crate::report::{self, json::Spill, InterfaceEntry, Report, Source, Warning};
+use crate::report::live::LiveDisplay;
+use crate::report::progress::Progress;
+use crate::report::{self, json::Spill, InterfaceEntry, Report, Source as SourceEntry, Warning};
 
 /// What a finished run tells its caller beyond what it wrote.
 #[derive(Debug, Default)]
@@ -34,28 +41,53 @@ fn output_error(e: io::Error) -> Error {
 ///
 /// Returns the report as built (the JSON document, if asked for, is already written).
 pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<(Report, Outcome)> {
-    let Input::Files(paths) = &config.input;
-    if paths.is_empty() {
-        return Err(Error::Usage(
-            "no input file given; usage: netlens read FILE...".into(),
-        ));
-    }
-    if paths.len() > usize::from(u16::MAX) {
-        return Err(Error::Usage("too many input files (at most 65535)".into()));
-    }
-    // Open everything first: a typo in the third path fails before any output.
-    let mut files = Vec::with_capacity(paths.len());
-    for (i, p) in paths.iter().enumerate() {
-        files.push(CaptureFile::open(p, i as u16, config.max_record)?);
-    }
+    let mut source = match &config.input {
+        Input::Files(paths) => {
+            if paths.is_empty() {
+                return Err(Error::Usage(
+                    "no input file given; usage: netlens read FILE...".into(),
+                ));
+            }
+            if paths.len() > usize::from(u16::MAX) {
+                return Err(Error::Usage("too many input files (at most 65535)".into()));
+            }
+            // Opens everything first: a typo in the third path fails before any output.
+            Source::open_files(paths, config.max_record)?
+        }
+        Input::Live(l) => Source::open_live(&LiveOptions {
+            interface: l.interface.clone(),
+            stop: config.stop.clone(),
+            duration: l.duration,
+            queue: l.queue,
+            promiscuous: l.promiscuous,
+        })?,
+    };
+    let mut filter = match &config.filter {
+        Some(expr) => {
+            let first = source
+                .interfaces()
+                .first()
+                .map_or(linktype::ETHERNET, |i| i.link_type);
+            Some(Filter::new(expr, first).map_err(|e| match e {
+                FilterError::Invalid(m) => Error::Usage(m),
+                FilterError::NoLibpcap(m) => Error::Environment(m),
+            })?)
+        }
+        None => None,
+    };
+    let mut filtered_out = 0u64;
     let views = config.views.resolved();
     let json_stdout = config.json_to_stdout();
     let show_tables = !json_stdout;
 
-    // The JSON file is created before reading so a bad path fails fast.
+    // Output files are created before reading so a bad path fails fast.
     let mut json_file = match &config.json {
         Some(p) if !json_stdout => Some(create_output(p)?),
         _ => None,
+    };
+    let mut pcap_out = match &config.write {
+        Some(p) => Some(PcapOut::create(p, config.force)?),
+        None => None,
     };
     let mut packet_spill = if config.json.is_some() && views.packets {
         Some(Spill::new().map_err(output_error)?)
@@ -79,83 +111,143 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
         .map_err(output_error)?;
         analyzers.insert(0, Box::new(tracker));
     }
+    if views.mac_table {
+        analyzers.push(Box::new(MacTableAnalyzer::new(&config.l2)));
+    }
+    if views.arp {
+        analyzers.push(Box::new(ArpAnalyzer::new(&config.l2)));
+    }
     let mut ctx = Ctx::default();
+    let mut live = LiveDisplay::new(config.status_line && !config.quiet);
+    let mut progress = match &source {
+        Source::Files(f) if config.progress && !config.quiet && !json_stdout => {
+            Progress::new(true, f.progress().1)
+        }
+        _ => Progress::new(false, None),
+    };
 
     let mut warnings = Vec::new();
-    let mut interfaces: Vec<InterfaceInfo> = Vec::new();
-    let mut formats = Vec::new();
-    let mut skipped_blocks = 0;
     let mut records_without_packet = 0;
     let mut frame: u64 = 1;
-    let mut next_port = 0u32;
     let mut t0: Option<i64> = None;
     let limit = config.count.unwrap_or(u64::MAX);
     let packet_lines = views.packets && show_tables;
+    let events = config.events && show_tables;
 
-    'files: for file in files.iter_mut() {
-        formats.push(file.format().name().to_string());
-        file.begin(next_port);
-        loop {
-            if frame > limit {
-                break 'files;
+    while frame <= limit {
+        match source.next_packet(frame) {
+            Next::Packet(raw) => {
+                if let Some(f) = filter.as_mut() {
+                    if !f.matches(&raw) {
+                        // Frame numbers stay those of the unfiltered input, as in Wireshark.
+                        filtered_out += 1;
+                        frame += 1;
+                        continue;
+                    }
+                }
+                if let Some(w) = pcap_out.as_mut() {
+                    w.write(&raw)?;
+                }
+                let pkt = dissector.dissect(&raw);
+                ctx.reset();
+                for a in analyzers.iter_mut() {
+                    a.on_packet(&pkt, &mut ctx);
+                }
+                if packet_lines {
+                    let start = *t0.get_or_insert(pkt.ts_ns);
+                    report::packets::write_line(out, &pkt, start).map_err(output_error)?;
+                }
+                if let Some(spill) = packet_spill.as_mut() {
+                    spill
+                        .push(&report::packets::entry(&pkt))
+                        .map_err(output_error)?;
+                }
+                if events {
+                    report::events::write_ctx_events(out, &pkt, &ctx).map_err(output_error)?;
+                }
+                live.on_packet(&pkt, &ctx, err);
+                frame += 1;
+                if frame.is_multiple_of(16_384) {
+                    if let Source::Files(f) = &source {
+                        progress.update(f.progress().0, frame - 1);
+                    }
+                }
             }
-            match file.next_packet(frame) {
-                Next::Packet(raw) => {
-                    let pkt = dissector.dissect(&raw);
-                    ctx.reset();
-                    for a in analyzers.iter_mut() {
-                        a.on_packet(&pkt, &mut ctx);
-                    }
-                    if packet_lines {
-                        let start = *t0.get_or_insert(pkt.ts_ns);
-                        report::packets::write_line(out, &pkt, start).map_err(output_error)?;
-                    }
-                    if let Some(spill) = packet_spill.as_mut() {
-                        spill
-                            .push(&report::packets::entry(&pkt))
-                            .map_err(output_error)?;
-                    }
-                    frame += 1;
+            Next::Record { .. } => {
+                records_without_packet += 1;
+                frame += 1;
+            }
+            Next::Idle => {
+                live.tick(err);
+                if events {
+                    out.flush().map_err(output_error)?;
                 }
-                Next::Record { .. } => {
-                    records_without_packet += 1;
-                    frame += 1;
+            }
+            Next::End => break,
+            Next::Damaged(d) => {
+                let w = Warning {
+                    kind: "damaged-file".into(),
+                    message: d.to_string(),
+                    path: Some(d.path.clone()),
+                    offset: Some(d.offset),
+                    frame: Some(d.after_frame),
+                };
+                if !config.quiet {
+                    let _ = writeln!(err, "warning: {}", w.message);
                 }
-                Next::End => break,
-                Next::Damaged(d) => {
-                    let w = Warning {
-                        kind: "damaged-file".into(),
-                        message: d.to_string(),
-                        path: Some(d.path.clone()),
-                        offset: Some(d.offset),
-                        frame: Some(d.after_frame),
-                    };
-                    if !config.quiet {
-                        let _ = writeln!(err, "warning: {}", w.message);
-                    }
-                    warnings.push(w);
-                    break;
-                }
+                warnings.push(w);
             }
         }
-        skipped_blocks += file.skipped_blocks;
-        next_port = file.next_port();
-        interfaces.extend(file.interfaces.iter().cloned());
     }
+    live.clear(err);
+    progress.finish();
 
+    let interfaces = source.interfaces();
     let mut report = Report {
         schema: report::SCHEMA.into(),
         netlens: env!("CARGO_PKG_VERSION").into(),
-        source: source(paths, &formats, &interfaces),
+        source: describe_source(config, &source, &interfaces),
         ..Report::default()
     };
     for a in analyzers.iter_mut() {
         a.finish(&mut report);
     }
     report.stats.ipv4_defrag = dissector.defrag_stats();
-    report.stats.skipped_blocks = skipped_blocks;
+    if let Source::Files(f) = &source {
+        report.stats.skipped_blocks = f.skipped_blocks;
+    }
     report.stats.records_without_packet = records_without_packet;
+    report.stats.filtered_out = filtered_out;
+    if let Some(f) = &filter {
+        for (lt, msg) in &f.failed {
+            warnings.push(Warning {
+                kind: "filter-not-compiled".into(),
+                message: format!(
+                    "the filter does not compile for link type {} ({msg}); its frames were left out",
+                    linktype::name(*lt)
+                ),
+                path: None,
+                offset: None,
+                frame: None,
+            });
+        }
+    }
     report.stats.checksums.verified = config.checksums || views.packets;
+    report.stats.live = source.live_stats();
+    if let Some(ls) = report.stats.live {
+        if ls.dropped_queue_full > 0 {
+            warnings.push(Warning {
+                kind: "live-frames-dropped".into(),
+                message: format!(
+                    "{} captured frame(s) were dropped because analysis fell behind (queue full)",
+                    ls.dropped_queue_full
+                ),
+                path: None,
+                offset: None,
+                frame: None,
+            });
+        }
+    }
     for (name, n) in &report.stats.by_link_type {
         let supported = interfaces
             .iter()
@@ -174,6 +266,22 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
             warnings.push(w);
         }
     }
+    if let Some(w) = pcap_out.take() {
+        let default_lt = interfaces
+            .first()
+            .map_or(linktype::ETHERNET, |i| i.link_type);
+        let skipped = w.skipped_other_link;
+        w.finish(default_lt)?;
+        if skipped > 0 {
+            warnings.push(Warning {
+                kind: "write-skipped-frames".into(),
+                message: format!("{skipped} frame(s) of a second link type were not written to the pcap (a pcap holds one link type)"),
+                path: config.write.as_ref().map(|p| p.display().to_string()),
+                offset: None,
+                frame: None,
+            });
+        }
+    }
     // Analyzers' own warnings (caps hit, spill failures) follow the reader's.
     let analyzer_warnings = std::mem::take(&mut report.warnings);
     if !config.quiet {
@@ -189,6 +297,14 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
     }
     if show_tables {
         report::conns_view::write_views(out, &report, &views, config).map_err(output_error)?;
+    }
+    if show_tables && views.mac_table {
+        report::l2_view::write_mac_table(out, &report, config.limit).map_err(output_error)?;
+    }
+    if show_tables && views.arp {
+        // In the default set (no view asked for) the summary shows the ARP table only.
+        let full = !config.views.is_empty();
+        report::l2_view::write_arp(out, &report, config.limit, full).map_err(output_error)?;
     }
     out.flush().map_err(output_error)?;
 
@@ -226,24 +342,42 @@ fn create_output(p: &Path) -> Result<BufWriter<File>> {
     Ok(BufWriter::with_capacity(1 << 16, f))
 }
 
-fn source(paths: &[PathBuf], formats: &[String], interfaces: &[InterfaceInfo]) -> Source {
+fn describe_source(config: &Config, source: &Source, interfaces: &[InterfaceInfo]) -> SourceEntry {
     let mut link_types: Vec<String> = Vec::new();
     for i in interfaces {
         if !link_types.contains(&i.link_type_name) {
             link_types.push(i.link_type_name.clone());
         }
     }
+    let (kind, path, interface, formats) = match (&config.input, source) {
+        (Input::Files(paths), Source::Files(f)) => (
+            "file",
+            paths.iter().map(|p| p.display().to_string()).collect(),
+            None,
+            f.formats
+                .iter()
+                .map(|f| f.name().to_string())
+                .collect::<Vec<_>>(),
+        ),
+        (Input::Live(l), _) => (
+            "live",
+            Vec::new(),
+            Some(l.interface.clone()),
+            vec!["live".to_string()],
+        ),
+        _ => ("file", Vec::new(), None, Vec::new()),
+    };
     let format = match formats.first() {
         Some(f) if formats.iter().all(|x| x == f) => f.clone(),
         Some(_) => "mixed".into(),
         None => "pcap".into(),
     };
-    Source {
-        kind: "file".into(),
-        path: paths.iter().map(|p| p.display().to_string()).collect(),
-        interface: None,
+    SourceEntry {
+        kind: kind.into(),
+        path,
+        interface,
         format,
-        formats: formats.to_vec(),
+        formats,
         link_types,
         interfaces: interfaces.iter().map(InterfaceEntry::from).collect(),
     }

@@ -10,7 +10,10 @@
 //! belongs to, so later analyzers (stream reassembly) key their state by the same
 //! connection id the report uses.
 
+pub mod arp;
 pub mod conns;
+pub mod mac_table;
+pub mod oui;
 pub mod seq;
 pub mod stats;
 

@@ -53,6 +53,55 @@ struct NgIface {
     offset_s: i64,
 }
 
+impl NgIface {
+    /// Capture time in nanoseconds of a timestamp in this interface's units.
+    fn ts_ns(&self, ticks: u64) -> i64 {
+        let secs = ticks / self.units_per_sec;
+        let frac = ticks % self.units_per_sec;
+        let frac_ns = (u128::from(frac) * 1_000_000_000 / u128::from(self.units_per_sec)) as i64;
+        (secs as i64)
+            .saturating_add(self.offset_s)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(frac_ns)
+    }
+}
+
+/// The fixed fields of an enhanced packet block.
+struct Epb {
+    iface: u32,
+    ticks: u64,
+    cap_len: usize,
+    wire_len: u32,
+}
+
+/// Reads an enhanced packet block (type 6) whose `len` bytes are all in `b`; None for any
+/// other block, or an EPB whose captured length does not fit its block (left to pcap-file,
+/// which reports the exact error).
+fn read_epb(b: &[u8], big: bool) -> Option<Epb> {
+    let word = |i: usize| -> Option<u32> {
+        let x: [u8; 4] = b.get(i..i + 4)?.try_into().ok()?;
+        Some(if big {
+            u32::from_be_bytes(x)
+        } else {
+            u32::from_le_bytes(x)
+        })
+    };
+    if word(0)? != 6 {
+        return None;
+    }
+    let cap_len = word(20)? as usize;
+    // 28 bytes of header before the data, 4 bytes of trailing length after it.
+    if 28 + cap_len + 4 > b.len() {
+        return None;
+    }
+    Some(Epb {
+        iface: word(8)?,
+        ticks: (u64::from(word(12)?) << 32) | u64::from(word(16)?),
+        cap_len,
+        wire_len: word(24)?,
+    })
+}
+
 enum State {
     Pcap {
         big_endian: bool,
@@ -352,6 +401,16 @@ impl CaptureFile {
         }
     }
 
+    /// Bytes of the file consumed so far.
+    pub fn offset(&self) -> u64 {
+        self.buf.offset
+    }
+
+    /// True once the file returned its end or its damage.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
     /// The next global port number after the interfaces this file declared so far.
     pub fn next_port(&self) -> u32 {
         self.next_port
@@ -578,6 +637,31 @@ impl CaptureFile {
                 return Next::End;
             };
             let bytes = &self.buf.buf[self.buf.pos..self.buf.pos + len];
+            let big = parser.section().endianness == Endianness::Big;
+            // Enhanced packet blocks are nearly every block of a capture: read their five
+            // fixed fields here instead of through pcap-file's generic block parser, which
+            // also collects the options into a Vec (a 20-30% cost per packet).
+            if let Some(epb) = read_epb(bytes, big) {
+                let Some(iface) = ifaces.get(epb.iface as usize).copied() else {
+                    let id = epb.iface;
+                    return self.damage(
+                        offset,
+                        frame - 1,
+                        format!("a packet block names interface {id}, which the section did not describe"),
+                    );
+                };
+                let start = self.buf.pos + 28;
+                self.buf.consume(len);
+                return Next::Packet(RawPacket {
+                    frame,
+                    ts_ns: iface.ts_ns(epb.ticks),
+                    wire_len: epb.wire_len,
+                    data: &self.buf.buf[start..start + epb.cap_len],
+                    link_type: iface.link_type,
+                    port: iface.port,
+                    file_index: self.file_index,
+                });
+            }
             let block = match parser.next_block(bytes) {
                 Ok((_, b)) => b,
                 Err(e) => {
@@ -685,14 +769,7 @@ impl CaptureFile {
                     format!("a packet block names interface {iface_id}, which the section did not describe"),
                 );
             };
-            let secs = ticks / iface.units_per_sec;
-            let frac = ticks % iface.units_per_sec;
-            let frac_ns =
-                (u128::from(frac) * 1_000_000_000 / u128::from(iface.units_per_sec)) as i64;
-            let ts_ns = (secs as i64)
-                .saturating_add(iface.offset_s)
-                .saturating_mul(1_000_000_000)
-                .saturating_add(frac_ns);
+            let ts_ns = iface.ts_ns(ticks);
             self.buf.consume(len);
             return Next::Packet(RawPacket {
                 frame,

@@ -10,6 +10,10 @@
 //! `wire_len` for sizes; nothing here allocates per packet in the steady state.
 
 pub mod file;
+pub mod filter;
+pub mod live;
+pub mod source;
+pub mod writer;
 
 use serde::Serialize;
 
@@ -130,6 +134,9 @@ pub enum Next<'a> {
     Record {
         frame: u64,
     },
+    /// No frame this time; ask again (a live capture's read timed out, or a file ended and
+    /// the next one starts on the next call).
+    Idle,
     /// The input ended cleanly.
     End,
     /// The input ended at damage; what came before was delivered.

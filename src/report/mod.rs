@@ -10,9 +10,14 @@
 
 pub mod conns;
 pub mod conns_view;
+pub mod events;
 pub mod json;
+pub mod l2;
+pub mod l2_view;
 pub mod ladder;
+pub mod live;
 pub mod packets;
+pub mod progress;
 pub mod table;
 
 use std::collections::BTreeMap;
@@ -46,6 +51,12 @@ pub struct Report {
     /// Rows kept for the terminal connection views (never serialised).
     #[serde(skip)]
     pub conn_view: Option<conns::ConnView>,
+    /// The learning-switch simulation (`--mac-table`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mac_table: Option<l2::MacTable>,
+    /// The ARP table and exchanges (`--arp`, and the default set).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub arp: Option<l2::ArpSection>,
 }
 
 /// Where the frames came from.
@@ -128,6 +139,11 @@ pub struct Stats {
     /// Records that take a frame number but carry no packet (pcapng custom blocks), so
     /// frame numbers stay Wireshark's; `packets` does not count them.
     pub records_without_packet: u64,
+    /// Frames left out by `--filter` (counted, not in `packets`).
+    pub filtered_out: u64,
+    /// Live capture counters (live runs only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub live: Option<crate::capture::live::LiveStats>,
 }
 
 /// Checksum verification counts.

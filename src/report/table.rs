@@ -95,10 +95,13 @@ pub fn utc(ns: i64) -> String {
 pub fn write_summary(w: &mut dyn Write, r: &Report, limit: usize) -> io::Result<()> {
     let s = &r.stats;
     let mut t = new_table(&["capture", ""]);
-    t.add_row(vec![
-        Cell::new("files"),
-        Cell::new(r.source.path.join(", ")),
-    ]);
+    match &r.source.interface {
+        Some(i) => t.add_row(vec![Cell::new("interface"), Cell::new(i)]),
+        None => t.add_row(vec![
+            Cell::new("files"),
+            Cell::new(r.source.path.join(", ")),
+        ]),
+    };
     t.add_row(vec![Cell::new("format"), Cell::new(&r.source.format)]);
     t.add_row(vec![
         Cell::new("link types"),
@@ -204,4 +207,41 @@ pub fn write_summary(w: &mut dyn Write, r: &Report, limit: usize) -> io::Result<
         write_table(w, "Warnings", &t, n, r.warnings.len())?;
     }
     Ok(())
+}
+
+/// `netlens interfaces`.
+pub fn write_interfaces(
+    w: &mut dyn Write,
+    list: &[crate::capture::live::InterfaceListing],
+) -> io::Result<()> {
+    let mut t = new_table(&[
+        "#",
+        "interface",
+        "MAC",
+        "addresses",
+        "state",
+        "link type",
+        "capture",
+    ]);
+    for i in list {
+        let state = match (i.up, i.running) {
+            (true, true) => "up",
+            (true, false) => "up, no carrier",
+            _ => "down",
+        };
+        t.add_row(vec![
+            num(i.index),
+            Cell::new(&i.name),
+            Cell::new(i.mac.as_deref().unwrap_or("-")),
+            Cell::new(i.addresses.join("\n")),
+            Cell::new(state),
+            Cell::new(&i.link_type),
+            Cell::new(if i.capture_permitted {
+                "permitted"
+            } else {
+                "needs root or CAP_NET_RAW"
+            }),
+        ]);
+    }
+    writeln!(w, "{t}")
 }

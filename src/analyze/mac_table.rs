@@ -1,0 +1,668 @@
+//! The MAC learning table an Ethernet switch would build from the same frames.
+//!
+//! Every Ethernet frame is replayed through a textbook learning switch whose ports are the
+//! capture interfaces (`Packet::port`: each pcapng interface of each input file is its own
+//! port; a plain pcap is one port). For each frame, in this order:
+//!
+//! 1. the source MAC is learned, or refreshed, on (ingress port, VLAN), unless it is a
+//!    group or all-zero address (a switch never learns those: they get a report row with
+//!    their frames, but no table entry);
+//! 2. the destination is looked up: broadcast → flooded; other group address → flooded
+//!    (`multicast_flooded`); a unicast address the table holds on that VLAN → forwarded
+//!    (`unicast_forwarded`); otherwise → flooded (`unknown_unicast_flooded`).
+//!
+//! The table is keyed by (VLAN, MAC) as in 802.1Q independent VLAN learning, with the outer
+//! tag as the VLAN (untagged = no VLAN). The report has one row per MAC; a MAC heard on
+//! another port than its live entry has *moved* (kind "port"); a MAC heard on a VLAN where it
+//! has no live entry while it has one on the VLAN it last used has moved between VLANs
+//! (kind "vlan" or "port+vlan"), once per new VLAN.
+//!
+//! Time is capture time: the clock is the largest timestamp seen so far (merged captures may
+//! step back). An entry expires when the clock is more than the aging time past its last
+//! refresh (aging 0 = never, as on most switches); its expiry time is reported as last
+//! refresh + aging, so it does not depend on when the analyzer noticed. Expired entries are
+//! found when touched and by sweeps scheduled at the earliest expiry.
+//!
+//! Linux cooked captures (SLL/SLL2) carry the source address only: their source MAC is
+//! learned, but no destination is ever invented, so they take no part in the flood/forward
+//! totals (counted under `not_learned.cooked_frames`).
+//!
+//! Memory is bounded: the table holds at most `mac_table_size` entries (a full table refuses
+//! new learnings, counted), at most `max_macs` MAC rows and as many destination-only
+//! addresses are tracked, and every per-MAC list is capped (`*_truncated`, `*_total`).
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use rustc_hash::FxHashMap;
+
+use super::{oui, Analyzer, Ctx};
+use crate::config::L2Options;
+use crate::dissect::{Link, Mac, Net, Packet};
+use crate::report::l2::{
+    MacAged, MacDestination, MacEntry, MacMove, MacNotLearned, MacPort, MacTable, MacTotals,
+};
+use crate::report::{ts_secs, Report};
+
+type Vlan = Option<u16>;
+
+const MAX_IPS: usize = 16;
+const MAX_VLANS: usize = 64;
+const MAX_MOVES: usize = 32;
+const MAX_AGED: usize = 32;
+const NS: i64 = 1_000_000_000;
+
+/// One live entry of the switch table.
+#[derive(Debug, Clone, Copy)]
+struct Fdb {
+    port: u32,
+    last_ts: i64,
+    last_frame: u64,
+    row: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Aged {
+    vlan: Vlan,
+    port: u32,
+    last_frame: u64,
+    expired_ns: i64,
+    relearned_frame: Option<u64>,
+}
+
+/// Everything known about one source MAC.
+#[derive(Debug)]
+struct Row {
+    mac: Mac,
+    first_frame: u64,
+    first_ts: i64,
+    last_frame: u64,
+    last_ts: i64,
+    frames: u64,
+    bytes: u64,
+    rx_frames: u64,
+    rx_bytes: u64,
+    port: u32,
+    last_vlan: Vlan,
+    vlans: Vec<u16>,
+    untagged: bool,
+    ips: Vec<Ipv4Addr>,
+    ips_truncated: bool,
+    ipv6: Vec<Ipv6Addr>,
+    ipv6_truncated: bool,
+    learned_frame: Option<u64>,
+    learned_at: Option<(u32, Vlan)>,
+    learned_count: u64,
+    unknown_unicast_floods: u64,
+    first_forwarded_frame: Option<u64>,
+    cooked_frames: u64,
+    moves: Vec<MacMove>,
+    moves_total: u64,
+    aged: Vec<Aged>,
+    aged_total: u64,
+}
+
+impl Row {
+    fn new(mac: Mac, p: &Packet<'_>) -> Self {
+        Row {
+            mac,
+            first_frame: p.frame,
+            first_ts: p.ts_ns,
+            last_frame: p.frame,
+            last_ts: p.ts_ns,
+            frames: 0,
+            bytes: 0,
+            rx_frames: 0,
+            rx_bytes: 0,
+            port: p.port,
+            last_vlan: None,
+            vlans: Vec::new(),
+            untagged: false,
+            ips: Vec::new(),
+            ips_truncated: false,
+            ipv6: Vec::new(),
+            ipv6_truncated: false,
+            learned_frame: None,
+            learned_at: None,
+            learned_count: 0,
+            unknown_unicast_floods: 0,
+            first_forwarded_frame: None,
+            cooked_frames: 0,
+            moves: Vec::new(),
+            moves_total: 0,
+            aged: Vec::new(),
+            aged_total: 0,
+        }
+    }
+
+    /// Counts a frame this MAC sent.
+    fn sent(&mut self, p: &Packet<'_>, vlan: Vlan) {
+        self.frames += 1;
+        self.bytes += u64::from(p.wire_len);
+        self.last_frame = p.frame;
+        self.last_ts = self.last_ts.max(p.ts_ns);
+        match vlan {
+            None => self.untagged = true,
+            Some(v) => {
+                if !self.vlans.contains(&v) && self.vlans.len() < MAX_VLANS {
+                    self.vlans.push(v);
+                }
+            }
+        }
+        match p.net {
+            Net::Ipv4(h) => add_capped(&mut self.ips, &mut self.ips_truncated, h.src),
+            Net::Arp(a) if a.is_eth_ipv4 => {
+                add_capped(&mut self.ips, &mut self.ips_truncated, a.sender_ip)
+            }
+            Net::Ipv6(h) => add_capped(&mut self.ipv6, &mut self.ipv6_truncated, h.src),
+            _ => {}
+        }
+    }
+
+    fn record_aged(&mut self, a: Aged) {
+        self.aged_total += 1;
+        if self.aged.len() < MAX_AGED {
+            self.aged.push(a);
+        }
+    }
+}
+
+/// Adds an address (never the unspecified one: it names no host) to a capped list.
+fn add_capped<T: PartialEq + Copy + Unspecified>(list: &mut Vec<T>, cut: &mut bool, ip: T) {
+    if ip.unspecified() || list.contains(&ip) {
+        return;
+    }
+    if list.len() < MAX_IPS {
+        list.push(ip);
+    } else {
+        *cut = true;
+    }
+}
+
+trait Unspecified {
+    fn unspecified(&self) -> bool;
+}
+impl Unspecified for Ipv4Addr {
+    fn unspecified(&self) -> bool {
+        self.is_unspecified()
+    }
+}
+impl Unspecified for Ipv6Addr {
+    fn unspecified(&self) -> bool {
+        self.is_unspecified()
+    }
+}
+
+/// An address seen only as a destination so far.
+#[derive(Debug, Clone, Copy)]
+struct DstStat {
+    first_frame: u64,
+    frames: u64,
+    bytes: u64,
+    floods: u64,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct PortStat {
+    frames: u64,
+    learned: u64,
+}
+
+/// The `mac_table` analyzer.
+pub struct MacTableAnalyzer {
+    aging_ns: i64,
+    aging_s: u64,
+    table_size: usize,
+    max_macs: usize,
+    /// The clock: the largest capture timestamp seen.
+    now: Option<i64>,
+    next_sweep: i64,
+    fdb: FxHashMap<(Vlan, Mac), Fdb>,
+    rows: Vec<Row>,
+    row_of: FxHashMap<Mac, u32>,
+    dsts: FxHashMap<Mac, DstStat>,
+    ports: FxHashMap<u32, PortStat>,
+    totals: MacTotals,
+    not_learned: MacNotLearned,
+}
+
+impl MacTableAnalyzer {
+    pub fn new(opts: &L2Options) -> Self {
+        MacTableAnalyzer {
+            aging_ns: i64::try_from(opts.aging_s)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(NS),
+            aging_s: opts.aging_s,
+            table_size: opts.mac_table_size,
+            max_macs: opts.max_macs,
+            now: None,
+            next_sweep: i64::MAX,
+            fdb: FxHashMap::default(),
+            rows: Vec::new(),
+            row_of: FxHashMap::default(),
+            dsts: FxHashMap::default(),
+            ports: FxHashMap::default(),
+            totals: MacTotals::default(),
+            not_learned: MacNotLearned::default(),
+        }
+    }
+
+    fn expired(&self, last_ts: i64, now: i64) -> bool {
+        self.aging_ns > 0 && now.saturating_sub(last_ts) > self.aging_ns
+    }
+
+    /// Removes every expired entry and schedules the next sweep at the earliest expiry
+    /// (but not sooner than an eighth of the aging time, so a table whose entries expire
+    /// one by one is not swept per frame; entries touched in between are checked exactly).
+    fn sweep(&mut self, now: i64) {
+        if self.aging_ns == 0 {
+            return;
+        }
+        let aging = self.aging_ns;
+        let rows = &mut self.rows;
+        let totals = &mut self.totals;
+        let mut next = i64::MAX;
+        self.fdb.retain(|&(vlan, _), e| {
+            if now.saturating_sub(e.last_ts) > aging {
+                totals.aged_out += 1;
+                if let Some(r) = rows.get_mut(e.row as usize) {
+                    r.record_aged(Aged {
+                        vlan,
+                        port: e.port,
+                        last_frame: e.last_frame,
+                        expired_ns: e.last_ts.saturating_add(aging),
+                        relearned_frame: None,
+                    });
+                }
+                false
+            } else {
+                next = next.min(e.last_ts.saturating_add(aging));
+                true
+            }
+        });
+        self.next_sweep = next.max(now.saturating_add((aging / 8).max(NS)));
+    }
+
+    /// Expires one entry found stale when touched.
+    fn expire(&mut self, key: (Vlan, Mac), e: Fdb) {
+        self.fdb.remove(&key);
+        self.totals.aged_out += 1;
+        if let Some(r) = self.rows.get_mut(e.row as usize) {
+            r.record_aged(Aged {
+                vlan: key.0,
+                port: e.port,
+                last_frame: e.last_frame,
+                expired_ns: e.last_ts.saturating_add(self.aging_ns),
+                relearned_frame: None,
+            });
+        }
+    }
+
+    /// The row of `mac`, created (taking over what it received as a destination) if new.
+    fn row_for(&mut self, mac: Mac, p: &Packet<'_>) -> Option<usize> {
+        if let Some(&i) = self.row_of.get(&mac) {
+            return Some(i as usize);
+        }
+        if self.rows.len() >= self.max_macs {
+            return None;
+        }
+        // u32 indexes keep table entries small; more than 4 billion rows are refused here.
+        let idx = u32::try_from(self.rows.len()).ok()?;
+        let mut row = Row::new(mac, p);
+        if let Some(d) = self.dsts.remove(&mac) {
+            row.rx_frames = d.frames;
+            row.rx_bytes = d.bytes;
+            row.unknown_unicast_floods = d.floods;
+        }
+        self.rows.push(row);
+        self.row_of.insert(mac, idx);
+        Some(idx as usize)
+    }
+
+    /// Step 1: learn or refresh `src` on (port, vlan).
+    fn learn(&mut self, src: Mac, vlan: Vlan, p: &Packet<'_>, now: i64, cooked: bool) {
+        let Some(ri) = self.row_for(src, p) else {
+            self.not_learned.macs_untracked += 1;
+            return;
+        };
+        if src.is_group() || src.is_zero() {
+            // Counted as its sender's frames (the row reports it, group bit and all), but a
+            // switch never learns such a source.
+            let r = &mut self.rows[ri];
+            r.sent(p, vlan);
+            if cooked {
+                r.cooked_frames += 1;
+            }
+            self.not_learned.invalid_source += 1;
+            return;
+        }
+        let (prev_vlan, had_frames) = {
+            let r = &self.rows[ri];
+            (r.last_vlan, r.frames > 0)
+        };
+        {
+            let r = &mut self.rows[ri];
+            r.sent(p, vlan);
+            if cooked {
+                r.cooked_frames += 1;
+            }
+            r.port = p.port;
+            r.last_vlan = vlan;
+        }
+        let key = (vlan, src);
+        if let Some(e) = self.fdb.get(&key).copied() {
+            if !self.expired(e.last_ts, now) {
+                if e.port != p.port {
+                    self.record_move(ri, p, "port", e.port, vlan, vlan);
+                    self.ports.entry(p.port).or_default().learned += 1;
+                }
+                if let Some(e) = self.fdb.get_mut(&key) {
+                    e.port = p.port;
+                    e.last_ts = e.last_ts.max(p.ts_ns);
+                    e.last_frame = p.frame;
+                }
+                return;
+            }
+            self.expire(key, e);
+        }
+        // Not in the table on this VLAN. A live entry on the VLAN it last used means the
+        // MAC now also (or instead) appears on this VLAN: a move between VLANs.
+        if had_frames && prev_vlan != vlan {
+            if let Some(old) = self.fdb.get(&(prev_vlan, src)).copied() {
+                if !self.expired(old.last_ts, now) {
+                    let kind = if old.port == p.port {
+                        "vlan"
+                    } else {
+                        "port+vlan"
+                    };
+                    self.record_move(ri, p, kind, old.port, prev_vlan, vlan);
+                }
+            }
+        }
+        if self.fdb.len() >= self.table_size {
+            self.sweep(now);
+            if self.fdb.len() >= self.table_size {
+                self.not_learned.table_full += 1;
+                return;
+            }
+        }
+        // ri < rows.len() <= u32::MAX (checked when the row was made).
+        let row = ri as u32;
+        self.fdb.insert(
+            key,
+            Fdb {
+                port: p.port,
+                last_ts: p.ts_ns,
+                last_frame: p.frame,
+                row,
+            },
+        );
+        if self.next_sweep == i64::MAX && self.aging_ns > 0 {
+            self.next_sweep = p.ts_ns.saturating_add(self.aging_ns);
+        }
+        self.totals.learned += 1;
+        self.ports.entry(p.port).or_default().learned += 1;
+        let r = &mut self.rows[ri];
+        r.learned_frame.get_or_insert(p.frame);
+        r.learned_at.get_or_insert((p.port, vlan));
+        r.learned_count += 1;
+        if let Some(a) = r
+            .aged
+            .iter_mut()
+            .rev()
+            .find(|a| a.vlan == vlan && a.relearned_frame.is_none())
+        {
+            a.relearned_frame = Some(p.frame);
+        }
+    }
+
+    fn record_move(
+        &mut self,
+        ri: usize,
+        p: &Packet<'_>,
+        kind: &str,
+        from_port: u32,
+        from_vlan: Vlan,
+        to_vlan: Vlan,
+    ) {
+        self.totals.moves += 1;
+        let r = &mut self.rows[ri];
+        r.moves_total += 1;
+        if r.moves.len() < MAX_MOVES {
+            r.moves.push(MacMove {
+                frame: p.frame,
+                ts: ts_secs(p.ts_ns),
+                kind: kind.into(),
+                from_port,
+                to_port: p.port,
+                from_vlan,
+                to_vlan,
+            });
+        }
+    }
+
+    /// Step 2: flood or forward towards `dst`.
+    fn forward(&mut self, dst: Mac, vlan: Vlan, p: &Packet<'_>, now: i64) {
+        let bytes = u64::from(p.wire_len);
+        let row = self.row_of.get(&dst).map(|&i| i as usize);
+        match row {
+            Some(i) => {
+                let r = &mut self.rows[i];
+                r.rx_frames += 1;
+                r.rx_bytes += bytes;
+            }
+            None => {
+                let cap = self.max_macs;
+                let n = self.dsts.len();
+                match self.dsts.get_mut(&dst) {
+                    Some(d) => {
+                        d.frames += 1;
+                        d.bytes += bytes;
+                    }
+                    None if n < cap => {
+                        self.dsts.insert(
+                            dst,
+                            DstStat {
+                                first_frame: p.frame,
+                                frames: 1,
+                                bytes,
+                                floods: 0,
+                            },
+                        );
+                    }
+                    None => self.not_learned.destinations_untracked += 1,
+                }
+            }
+        }
+        if dst.is_broadcast() {
+            self.totals.broadcast += 1;
+            return;
+        }
+        if dst.is_group() {
+            self.totals.multicast_flooded += 1;
+            return;
+        }
+        let key = (vlan, dst);
+        let known = match self.fdb.get(&key).copied() {
+            Some(e) if !self.expired(e.last_ts, now) => Some(e),
+            Some(e) => {
+                self.expire(key, e);
+                None
+            }
+            None => None,
+        };
+        match known {
+            Some(e) => {
+                self.totals.unicast_forwarded += 1;
+                if e.port == p.port {
+                    self.totals.forwarded_same_port += 1;
+                }
+                if let Some(i) = row {
+                    self.rows[i].first_forwarded_frame.get_or_insert(p.frame);
+                }
+            }
+            None => {
+                self.totals.unknown_unicast_flooded += 1;
+                match row {
+                    Some(i) => self.rows[i].unknown_unicast_floods += 1,
+                    None => {
+                        if let Some(d) = self.dsts.get_mut(&dst) {
+                            d.floods += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn entry(&self, r: &Row, in_table: bool) -> MacEntry {
+        MacEntry {
+            mac: r.mac.to_string(),
+            vendor: oui::vendor(r.mac),
+            locally_administered: r.mac.is_local(),
+            group: r.mac.is_group(),
+            port: r.port,
+            vlans: r.vlans.clone(),
+            untagged: r.untagged,
+            ips: r.ips.iter().map(|i| i.to_string()).collect(),
+            ips_truncated: r.ips_truncated,
+            ipv6: r.ipv6.iter().map(|i| i.to_string()).collect(),
+            ipv6_truncated: r.ipv6_truncated,
+            learned_frame: r.learned_frame,
+            learned_port: r.learned_at.map(|(p, _)| p),
+            learned_vlan: r.learned_at.and_then(|(_, v)| v),
+            learned_count: r.learned_count,
+            first_frame: r.first_frame,
+            last_frame: r.last_frame,
+            first_ts: ts_secs(r.first_ts),
+            last_ts: ts_secs(r.last_ts),
+            frames: r.frames,
+            bytes: r.bytes,
+            rx_frames: r.rx_frames,
+            rx_bytes: r.rx_bytes,
+            unknown_unicast_floods: r.unknown_unicast_floods,
+            first_forwarded_frame: r.first_forwarded_frame,
+            cooked_frames: r.cooked_frames,
+            moves: r.moves.clone(),
+            moves_total: r.moves_total,
+            aged: r
+                .aged
+                .iter()
+                .map(|a| MacAged {
+                    vlan: a.vlan,
+                    port: a.port,
+                    last_frame: a.last_frame,
+                    expired_ts: ts_secs(a.expired_ns),
+                    relearned_frame: a.relearned_frame,
+                })
+                .collect(),
+            aged_total: r.aged_total,
+            in_table,
+        }
+    }
+}
+
+impl Analyzer for MacTableAnalyzer {
+    fn on_packet(&mut self, p: &Packet<'_>, _ctx: &mut Ctx) {
+        let now = self.now.map_or(p.ts_ns, |n| n.max(p.ts_ns));
+        self.now = Some(now);
+        if now > self.next_sweep {
+            self.sweep(now);
+        }
+        match p.link {
+            Link::Ethernet { src, dst, .. } => {
+                let vlan = p.vlans.outer();
+                self.totals.frames += 1;
+                self.ports.entry(p.port).or_default().frames += 1;
+                // The source is learned before the destination is looked up, so a frame
+                // to itself is forwarded, as on a switch.
+                self.learn(src, vlan, p, now, false);
+                self.forward(dst, vlan, p, now);
+            }
+            Link::Sll { src, .. } => {
+                self.not_learned.cooked_frames += 1;
+                match src {
+                    Some(m) if !m.is_zero() => self.learn(m, None, p, now, true),
+                    _ => self.not_learned.cooked_without_source_mac += 1,
+                }
+            }
+            _ => self.not_learned.no_link_addresses += 1,
+        }
+    }
+
+    fn finish(&mut self, report: &mut Report) {
+        if let Some(now) = self.now {
+            self.sweep(now);
+        }
+        let mut live = vec![false; self.rows.len()];
+        for e in self.fdb.values() {
+            if let Some(l) = live.get_mut(e.row as usize) {
+                *l = true;
+            }
+        }
+        self.totals.in_table = self.fdb.len() as u64;
+        let entries: Vec<MacEntry> = self
+            .rows
+            .iter()
+            .zip(live.iter())
+            .map(|(r, &l)| self.entry(r, l))
+            .collect();
+        let mut destinations: Vec<MacDestination> = self
+            .dsts
+            .iter()
+            .map(|(mac, d)| MacDestination {
+                mac: mac.to_string(),
+                vendor: if mac.is_group() {
+                    None
+                } else {
+                    oui::vendor(*mac)
+                },
+                kind: if mac.is_broadcast() {
+                    "broadcast"
+                } else if mac.is_group() {
+                    "multicast"
+                } else {
+                    "unicast"
+                }
+                .into(),
+                first_frame: d.first_frame,
+                frames: d.frames,
+                bytes: d.bytes,
+            })
+            .collect();
+        destinations.sort_by(|a, b| a.first_frame.cmp(&b.first_frame).then(a.mac.cmp(&b.mac)));
+        let mut ports: Vec<MacPort> = report
+            .source
+            .interfaces
+            .iter()
+            .map(|i| {
+                let s = self.ports.get(&i.port).copied().unwrap_or_default();
+                MacPort {
+                    port: i.port,
+                    name: i.name.clone(),
+                    frames: s.frames,
+                    learned: s.learned,
+                }
+            })
+            .collect();
+        for (&port, s) in &self.ports {
+            if !ports.iter().any(|x| x.port == port) {
+                ports.push(MacPort {
+                    port,
+                    name: None,
+                    frames: s.frames,
+                    learned: s.learned,
+                });
+            }
+        }
+        ports.sort_by_key(|x| x.port);
+        report.mac_table = Some(MacTable {
+            aging_s: self.aging_s,
+            table_size: self.table_size as u64,
+            entries,
+            destinations,
+            ports,
+            totals: self.totals.clone(),
+            not_learned: self.not_learned.clone(),
+        });
+    }
+}
