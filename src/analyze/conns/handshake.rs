@@ -146,7 +146,7 @@ impl Handshake {
             return;
         }
         if f.rst() {
-            if self.side[s].rst.is_none() && self.side[o].ack_after_synack.is_none() {
+            if self.side[s].rst.is_none() && self.side[o].synack_acked.is_none() {
                 self.side[s].rst = Some(StepRec::of(p));
                 self.push_step(p);
             }
