@@ -670,3 +670,27 @@ fn teardown_oddities_are_named() {
     assert!((t.fin_to_last_ack_ms.unwrap() - 201.0).abs() < 1e-6);
     assert_eq!((e.conn_state.as_str(), e.history.as_str()), ("S2", "ShAFa"));
 }
+
+#[test]
+fn ctx_dir_is_fixed_when_a_connection_opens_with_a_synack() {
+    // SYN-ACK from a server on an unlikely port (no port-rule flip), then the client's
+    // ACK and data: Zeek flips (^h); ctx marks the SYN-ACK as resp from the start.
+    let (cli, srv): (Ep, Ep) = (([10, 0, 0, 1], 40000), ([10, 0, 0, 2], 5001));
+    let mut c = Cap::default();
+    c.tcp(0, srv, cli, "SA", 500, 101, b"")
+        .tcp(1, cli, srv, "A", 101, 501, b"")
+        .tcp(2, cli, srv, "AP", 101, 501, b"hi")
+        .tcp(3, srv, cli, "A", 501, 103, b"");
+    let dir = tempfile::tempdir().unwrap();
+    let path = c.write(dir.path());
+    let tr = ctx_trace(&path, &ConnOptions::default());
+    let dirs: Vec<Dir> = tr.iter().map(|x| x.1.unwrap().dir).collect();
+    assert_eq!(dirs, vec![Dir::Resp, Dir::Orig, Dir::Orig, Dir::Resp]);
+    let e = &run_with(&path, ConnOptions::default()).connections.unwrap()[0];
+    assert_eq!(
+        (e.orig.as_str(), e.history.as_str()),
+        ("10.0.0.1:40000", "^hADa")
+    );
+    assert_eq!(e.orig_by, "synack");
+    assert_eq!(e.handshake.as_ref().unwrap().outcome, "midstream");
+}

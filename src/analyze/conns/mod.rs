@@ -8,9 +8,13 @@
 //! that connection is finalized: after its linger time past a complete close, on idle
 //! timeout, on eviction by the table cap, and when a new SYN reuses its 4-tuple. At the
 //! end of input `finish` finalizes the rest (there is no packet, hence no `ctx`, then:
-//! later analyzers close out their own state in their own `finish`). `dir` is the
-//! packet's role as known once the packet was processed; Zeek's rules can flip the roles
-//! of a connection that began with a SYN-ACK, but only before any payload is assigned.
+//! later analyzers close out their own state in their own `finish`). `dir` is relative to
+//! roles fixed when the connection opens, so it never changes for a connection: Zeek's
+//! roles at that point, except that a connection opening with a SYN-ACK takes the
+//! SYN-ACK's receiver as orig at once. Zeek flips such a connection as soon as an ACK,
+//! data or the missing SYN follows, so the entry's `orig` agrees with `dir` for every
+//! connection that carries payload; only a SYN-ACK answered by nothing of that kind (a
+//! scan answered by RST, say) keeps Zeek's `orig` = the SYN-ACK's sender in the entry.
 //!
 //! A new entry starts on a 4-tuple when none is tracked, when a SYN arrives after the
 //! earlier connection closed, or a SYN carries a different ISN (Zeek's `IsReuse`); a
@@ -127,6 +131,10 @@ pub struct Conn {
     pub vlan: Option<u16>,
     /// Zeek's port rule made the first packet's receiver the originator.
     pub start_flip: bool,
+    /// The slot `ctx.conn.dir` calls orig, fixed when the connection opens (see the
+    /// module docs): Zeek's orig then, except that a connection opening with a SYN-ACK
+    /// takes its receiver as orig at once, as Zeek will as soon as anything follows.
+    pub ctx_orig: usize,
     pub proto: Proto,
     /// Capture time of a complete close (finalized `linger` later).
     pub closed_at: Option<i64>,
@@ -375,6 +383,7 @@ impl ConnTracker {
             }
         };
         let is_tcp = matches!(proto, Proto::Tcp(_));
+        let synack_first = pkt.tcp().is_some_and(|t| t.flags.syn() && t.flags.ack());
         let id = self.next_id;
         self.next_id += 1;
         let c = Conn {
@@ -391,6 +400,7 @@ impl ConnTracker {
             payload: [0; 2],
             vlan: pkt.vlans.outer(),
             start_flip,
+            ctx_orig: usize::from(start_flip || synack_first),
             proto,
             closed_at: None,
             // Set before insertion so the heap entry pushed with it is a real deadline.
@@ -533,7 +543,7 @@ impl Analyzer for ConnTracker {
             }
             _ => {}
         }
-        let dir = if slot == c.orig_slot() {
+        let dir = if slot == c.ctx_orig {
             Dir::Orig
         } else {
             Dir::Resp
@@ -642,6 +652,7 @@ mod size_tests {
             payload: [0; 2],
             vlan: None,
             start_flip: false,
+            ctx_orig: 0,
             proto: Proto::Udp(ZeekUdp::new(false)),
             closed_at: None,
             deadline,
