@@ -10,7 +10,11 @@
 //! belongs to, so later analyzers (stream reassembly) key their state by the same
 //! connection id the report uses.
 
+pub mod framing;
+pub mod messages;
+pub mod seq;
 pub mod stats;
+pub mod streams;
 
 use crate::dissect::Packet;
 use crate::report::Report;

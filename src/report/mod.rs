@@ -10,6 +10,8 @@
 
 pub mod json;
 pub mod packets;
+pub mod streams;
+pub mod streams_view;
 pub mod table;
 
 use std::collections::BTreeMap;
@@ -33,6 +35,14 @@ pub struct Report {
     /// is only filled when a report is read back from JSON.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub packets: Option<Vec<PacketEntry>>,
+    /// `--streams`: one entry per TCP connection and direction with payload. Spilled to
+    /// the JSON output at the end (see `streams::EntryStore`), so, like `packets`, only
+    /// filled when a report is read back from JSON.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub streams: Option<Vec<streams::StreamEntry>>,
+    /// `--streams`: one entry per UDP flow and direction with datagrams (spilled likewise).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub udp_flows: Option<Vec<streams::UdpFlowEntry>>,
 }
 
 /// Where the frames came from.
