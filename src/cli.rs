@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use netlens::analyze::framing::{FramingConfig, FramingRule};
+use netlens::analyze::streams::StreamOptions;
 use netlens::{Config, Input, Views};
 
 #[derive(Parser, Debug)]
@@ -59,6 +61,40 @@ pub struct Opts {
     /// No colour (also when NO_COLOR is set or output is not a terminal).
     #[arg(long)]
     pub no_color: bool,
+    /// Reassembled TCP streams: messages vs segments (coalesced / split), gaps, UDP datagrams.
+    #[arg(long)]
+    pub streams: bool,
+    /// Message framing for --streams: KIND for every stream, or PORT=KIND for connections
+    /// with that port at either end (repeatable). KIND: len:OFF:WIDTH:ENDIAN[:ADJ],
+    /// len32le, len32be, len16be, delim:HEX, json-header, line, http, tls, dns, auto
+    /// (default), none.
+    #[arg(long, value_name = "SPEC")]
+    pub framing: Vec<FramingRule>,
+    /// Show one connection in full (its id in the report).
+    #[arg(long, value_name = "ID")]
+    pub conn: Option<u64>,
+    /// Write each TCP stream direction's reassembled bytes to files under DIR (created if
+    /// missing; named from the 4-tuple; existing files are kept unless --force).
+    #[arg(long, value_name = "DIR")]
+    pub extract: Option<PathBuf>,
+    /// With --extract: also write each framed message to its own file.
+    #[arg(long, requires = "extract")]
+    pub extract_messages: bool,
+    /// With --extract: overwrite existing files.
+    #[arg(long, requires = "extract")]
+    pub force: bool,
+    /// Largest message length a framer accepts; longer lengths count as garbage.
+    #[arg(long, value_name = "BYTES", default_value_t = StreamOptions::default().max_message)]
+    pub max_message: u64,
+    /// Out-of-order bytes buffered per TCP connection before a hole is given up as a gap.
+    #[arg(long, value_name = "BYTES", default_value_t = StreamOptions::default().conn_buffer)]
+    pub stream_buffer: usize,
+    /// Reassembly memory over all connections (out-of-order buffers and history windows).
+    #[arg(long, value_name = "BYTES", default_value_t = StreamOptions::default().total_buffer)]
+    pub stream_memory: usize,
+    /// Segments, messages, gaps and datagrams kept per stream in the report (counts stay exact).
+    #[arg(long, value_name = "N", default_value_t = StreamOptions::default().max_list)]
+    pub max_list: usize,
 }
 
 impl Cli {
@@ -71,6 +107,7 @@ impl Cli {
             Views::default()
         };
         views.packets = opts.packets;
+        views.streams |= opts.streams;
         let color = !opts.no_color && std::env::var_os("NO_COLOR").is_none();
         Config {
             input: Input::Files(files),
@@ -82,6 +119,20 @@ impl Cli {
             checksums: opts.checksums,
             quiet: opts.quiet,
             color,
+            conn: opts.conn,
+            streams: StreamOptions {
+                framing: FramingConfig {
+                    rules: opts.framing,
+                },
+                max_message: opts.max_message,
+                conn_buffer: opts.stream_buffer,
+                total_buffer: opts.stream_memory,
+                max_list: opts.max_list,
+                extract: opts.extract,
+                extract_messages: opts.extract_messages,
+                force: opts.force,
+                ..StreamOptions::default()
+            },
         }
     }
 }

@@ -76,6 +76,10 @@ pub struct Config {
     /// No warnings on stderr.
     pub quiet: bool,
     pub color: bool,
+    /// `--conn ID`: restrict views to one connection (shown in full).
+    pub conn: Option<u64>,
+    /// `--streams` settings: framing, reassembly caps, `--extract`.
+    pub streams: crate::analyze::streams::StreamOptions,
 }
 
 impl Config {
@@ -91,6 +95,8 @@ impl Config {
             checksums: false,
             quiet: false,
             color: false,
+            conn: None,
+            streams: Default::default(),
         }
     }
 

@@ -10,6 +10,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::analyze::stats::StatsAnalyzer;
+use crate::analyze::streams::{StreamAnalyzer, StreamSink};
 use crate::analyze::{Analyzer, Ctx};
 use crate::capture::file::CaptureFile;
 use crate::capture::{linktype, InterfaceInfo, Next};
@@ -68,6 +69,9 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
     });
     let mut analyzers: Vec<Box<dyn Analyzer>> = vec![Box::<StatsAnalyzer>::default()];
     let mut ctx = Ctx::default();
+    // Streams run after every other analyzer (the connection tracker first assigns
+    // `ctx.conn`); kept typed so the pipeline can take its spilled entries at the end.
+    let mut streams = stream_analyzer(config, views.streams)?;
 
     let mut warnings = Vec::new();
     let mut interfaces: Vec<InterfaceInfo> = Vec::new();
@@ -93,6 +97,9 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
                     ctx.reset();
                     for a in analyzers.iter_mut() {
                         a.on_packet(&pkt, &mut ctx);
+                    }
+                    if let Some(s) = streams.as_mut() {
+                        s.on_packet(&pkt, &mut ctx);
                     }
                     if packet_lines {
                         let start = *t0.get_or_insert(pkt.ts_ns);
@@ -140,6 +147,30 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
     for a in analyzers.iter_mut() {
         a.finish(&mut report);
     }
+    let mut streams_out = match streams.as_mut() {
+        Some(s) => {
+            s.finish(&mut report);
+            s.take_output()
+        }
+        None => None,
+    };
+    if let Some(o) = streams_out.as_mut() {
+        if let Some(e) = o.error.take() {
+            return Err(match &config.streams.extract {
+                Some(dir) => Error::Write {
+                    path: dir.clone(),
+                    source: e,
+                },
+                None => Error::Output(e),
+            });
+        }
+        for w in o.warnings.drain(..) {
+            if !config.quiet {
+                let _ = writeln!(err, "warning: {}", w.message);
+            }
+            warnings.push(w);
+        }
+    }
     report.stats.ipv4_defrag = dissector.defrag_stats();
     report.stats.skipped_blocks = skipped_blocks;
     report.stats.records_without_packet = records_without_packet;
@@ -167,10 +198,35 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
     if show_tables && (views.summary || !views.packets) {
         report::table::write_summary(out, &report, config.limit).map_err(output_error)?;
     }
+    if let Some(o) = streams_out
+        .as_mut()
+        .filter(|_| show_tables && views.streams)
+    {
+        let vo = report::streams_view::ViewOptions {
+            limit: config.limit,
+            conn: config.conn,
+            color: config.color,
+        };
+        report::streams_view::write(out, &mut o.streams, &mut o.udp_flows, vo)
+            .map_err(output_error)?;
+    }
     out.flush().map_err(output_error)?;
 
-    let spills: Vec<(&'static str, Spill)> =
+    let mut spills: Vec<(&'static str, Spill)> =
         packet_spill.map(|s| ("packets", s)).into_iter().collect();
+    if let Some(o) = streams_out.as_mut().filter(|_| config.json.is_some()) {
+        use report::streams::{StreamEntry, UdpFlowEntry};
+        spills.push((
+            "streams",
+            o.streams.to_spill::<StreamEntry>().map_err(output_error)?,
+        ));
+        spills.push((
+            "udp_flows",
+            o.udp_flows
+                .to_spill::<UdpFlowEntry>()
+                .map_err(output_error)?,
+        ));
+    }
     if json_stdout {
         report::json::write(out, &report, spills).map_err(output_error)?;
     } else if let Some(f) = json_file.as_mut() {
@@ -221,4 +277,27 @@ fn source(paths: &[PathBuf], formats: &[String], interfaces: &[InterfaceInfo]) -
         link_types,
         interfaces: interfaces.iter().map(InterfaceEntry::from).collect(),
     }
+}
+
+/// The streams analysis when `--streams` (or `--extract`) asks for it, with its extract
+/// sink.
+fn stream_analyzer(config: &Config, view: bool) -> Result<Option<StreamAnalyzer>> {
+    let o = &config.streams;
+    if !view && o.extract.is_none() {
+        return Ok(None);
+    }
+    let sink: Option<Box<dyn StreamSink>> = match &o.extract {
+        Some(dir) => Some(Box::new(
+            report::extract::Extractor::new(dir, o.extract_messages, o.force).map_err(
+                |source| Error::Write {
+                    path: dir.clone(),
+                    source,
+                },
+            )?,
+        )),
+        None => None,
+    };
+    StreamAnalyzer::new(o.clone(), sink)
+        .map(Some)
+        .map_err(output_error)
 }

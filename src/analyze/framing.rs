@@ -172,11 +172,7 @@ fn parse_len(rest: &str) -> Result<LenSpec, String> {
         "2" => 2,
         "4" => 4,
         "8" => 8,
-        w => {
-            return Err(format!(
-                "framing 'len:{rest}': WIDTH '{w}' must be 1, 2, 4 or 8"
-            ))
-        }
+        w => return Err(format!("WIDTH '{w}' must be 1, 2, 4 or 8")),
     };
     let big_endian = match parts[2] {
         "le" => false,
@@ -238,20 +234,16 @@ impl FromStr for FramingRule {
         match s.split_once('=') {
             Some((port, kind)) => {
                 let port = port.parse::<u16>().map_err(|_| {
-                    format!("invalid --framing '{s}': '{port}' is not a port number (PORT=KIND, e.g. 9000=len32le)")
+                    format!("'{port}' is not a port number (PORT=KIND, e.g. 9000=len32le)")
                 })?;
                 Ok(FramingRule {
                     port: Some(port),
-                    kind: kind
-                        .parse()
-                        .map_err(|e| format!("invalid --framing '{s}': {e}"))?,
+                    kind: kind.parse()?,
                 })
             }
             None => Ok(FramingRule {
                 port: None,
-                kind: s
-                    .parse()
-                    .map_err(|e| format!("invalid --framing '{s}': {e}"))?,
+                kind: s.parse()?,
             }),
         }
     }
@@ -268,7 +260,11 @@ impl FramingConfig {
     pub fn parse<S: AsRef<str>>(specs: &[S]) -> Result<Self, String> {
         let rules = specs
             .iter()
-            .map(|s| s.as_ref().parse())
+            .map(|s| {
+                let s = s.as_ref();
+                s.parse()
+                    .map_err(|e| format!("invalid --framing '{s}': {e}"))
+            })
             .collect::<Result<Vec<FramingRule>, String>>()?;
         Ok(FramingConfig { rules })
     }

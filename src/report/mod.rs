@@ -8,6 +8,7 @@
 //!
 //! Renderers write to any `io::Write` and never print on their own.
 
+pub mod extract;
 pub mod json;
 pub mod packets;
 pub mod streams;

@@ -1,0 +1,256 @@
+//! Test-only helpers for the streams tests: a minimal connection tracker that fills
+//! `Ctx::conn` the way the real tracker's contract says (ids from 1 in order of first
+//! packet, orig = sender of the first SYN, a SYN with a new ISN on a known 4-tuple starts a
+//! new connection and finalizes the old one), and a driver that runs it and the
+//! `StreamAnalyzer` over capture files and collects the entries and delivered bytes.
+//!
+//! It is deliberately small: it is not netlens's tracker (that lives in src/analyze/conns.rs)
+//! and only exists so the stream tests run end to end without it.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+
+use netlens::analyze::streams::{StreamAnalyzer, StreamKey, StreamOptions, StreamSink};
+use netlens::analyze::{Analyzer, ConnRef, Ctx, Dir};
+use netlens::capture::file::{CaptureFile, DEFAULT_MAX_RECORD};
+use netlens::capture::Next;
+use netlens::dissect::{DissectOptions, Dissector, Packet, Transport};
+use netlens::report::streams::{StreamEntry, UdpFlowEntry};
+use netlens::report::Report;
+
+type Tuple = (u8, SocketAddr, SocketAddr);
+
+struct Entry {
+    id: u64,
+    orig: SocketAddr,
+    isn: Option<u32>,
+}
+
+/// Assigns connection ids and directions (test stand-in for the tracker).
+#[derive(Default)]
+pub struct MiniTracker {
+    map: HashMap<Tuple, Entry>,
+    next_id: u64,
+}
+
+impl MiniTracker {
+    fn ends(p: &Packet<'_>) -> Option<(u8, SocketAddr, SocketAddr)> {
+        let (s, d) = p.ips()?;
+        match &p.transport {
+            Transport::Tcp(t) => Some((
+                6,
+                SocketAddr::new(s, t.src_port),
+                SocketAddr::new(d, t.dst_port),
+            )),
+            Transport::Udp(u) => Some((
+                17,
+                SocketAddr::new(s, u.src_port),
+                SocketAddr::new(d, u.dst_port),
+            )),
+            _ => None,
+        }
+    }
+}
+
+impl Analyzer for MiniTracker {
+    fn on_packet(&mut self, p: &Packet<'_>, ctx: &mut Ctx) {
+        let Some((proto, src, dst)) = Self::ends(p) else {
+            return;
+        };
+        let key = if src <= dst {
+            (proto, src, dst)
+        } else {
+            (proto, dst, src)
+        };
+        let (syn_only, syn_ack, seq) = match p.tcp() {
+            Some(t) => (
+                t.flags.syn() && !t.flags.ack(),
+                t.flags.syn() && t.flags.ack(),
+                t.seq,
+            ),
+            None => (false, false, 0),
+        };
+        let mut opened = false;
+        let new_conn = match self.map.get(&key) {
+            None => true,
+            Some(e) => syn_only && e.isn.is_some_and(|i| i != seq),
+        };
+        if new_conn {
+            if let Some(old) = self.map.get(&key) {
+                ctx.finalized.push(old.id);
+            }
+            self.next_id += 1;
+            let orig = if syn_ack { dst } else { src };
+            self.map.insert(
+                key,
+                Entry {
+                    id: self.next_id,
+                    orig,
+                    isn: syn_only.then_some(seq),
+                },
+            );
+            opened = true;
+        }
+        let e = self.map.get_mut(&key).expect("just inserted");
+        if syn_only && e.isn.is_none() {
+            e.isn = Some(seq);
+        }
+        ctx.conn = Some(ConnRef {
+            id: e.id,
+            dir: if src == e.orig { Dir::Orig } else { Dir::Resp },
+            opened,
+        });
+    }
+
+    fn finish(&mut self, _report: &mut Report) {}
+}
+
+/// Delivered bytes per (conn, dir), and message bytes per (conn, dir, index).
+#[derive(Default, Clone)]
+pub struct Collected {
+    pub data: HashMap<(u64, Dir), Vec<u8>>,
+    pub ends: HashMap<(u64, Dir), (SocketAddr, SocketAddr)>,
+    /// (conn, dir, delivery sequence number) → offset, for interleaving in delivery order.
+    pub order: Vec<(u64, Dir, u64, usize)>,
+    pub messages: HashMap<(u64, Dir, u64), Vec<u8>>,
+}
+
+/// An in-memory [`StreamSink`] for tests (the bytes are small).
+pub struct MemSink {
+    pub out: std::rc::Rc<std::cell::RefCell<Collected>>,
+    pub messages: bool,
+}
+
+impl StreamSink for MemSink {
+    fn data(&mut self, key: &StreamKey, offset: u64, data: &[u8]) {
+        let mut c = self.out.borrow_mut();
+        c.ends.insert((key.conn, key.dir), (key.src, key.dst));
+        c.order.push((key.conn, key.dir, offset, data.len()));
+        let v = c.data.entry((key.conn, key.dir)).or_default();
+        // Gaps leave holes: pad with zeros so offsets stay aligned.
+        if (v.len() as u64) < offset {
+            v.resize(offset as usize, 0);
+        }
+        assert_eq!(
+            v.len() as u64,
+            offset,
+            "bytes delivered twice or out of order"
+        );
+        v.extend_from_slice(data);
+    }
+    fn message_data(&mut self, key: &StreamKey, index: u64, data: &[u8]) {
+        self.out
+            .borrow_mut()
+            .messages
+            .entry((key.conn, key.dir, index))
+            .or_default()
+            .extend_from_slice(data);
+    }
+    fn message_end(&mut self, _key: &StreamKey, _index: u64) {}
+    fn end(&mut self, _key: &StreamKey) {}
+    fn wants_messages(&self) -> bool {
+        self.messages
+    }
+    fn close(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What a run produced.
+pub struct Run {
+    pub streams: Vec<StreamEntry>,
+    pub udp: Vec<UdpFlowEntry>,
+    pub bytes: Collected,
+    /// The `--streams` terminal view (limit 40 rows, no colour).
+    pub view: String,
+    pub warnings: Vec<netlens::report::Warning>,
+}
+
+impl Run {
+    pub fn stream(&self, conn: u64, dir: &str) -> &StreamEntry {
+        self.streams
+            .iter()
+            .find(|s| s.conn == conn && s.dir == dir)
+            .unwrap_or_else(|| panic!("no stream {conn}/{dir}"))
+    }
+}
+
+/// Runs the mini tracker and the stream analyzer over `path`.
+pub fn run(path: &Path, opts: StreamOptions) -> Run {
+    let out = std::rc::Rc::new(std::cell::RefCell::new(Collected::default()));
+    let sink = MemSink {
+        out: out.clone(),
+        messages: true,
+    };
+    let mut tracker = MiniTracker::default();
+    let mut streams = StreamAnalyzer::new(opts, Some(Box::new(sink))).expect("temp files");
+    let mut file = CaptureFile::open(path, 0, DEFAULT_MAX_RECORD).expect("open capture");
+    file.begin(0);
+    let mut dissector = Dissector::new(DissectOptions::default());
+    let mut ctx = Ctx::default();
+    let mut frame = 1;
+    loop {
+        match file.next_packet(frame) {
+            Next::Packet(raw) => {
+                let pkt = dissector.dissect(&raw);
+                ctx.reset();
+                tracker.on_packet(&pkt, &mut ctx);
+                streams.on_packet(&pkt, &mut ctx);
+                frame += 1;
+            }
+            Next::Record { .. } => frame += 1,
+            Next::End | Next::Damaged(_) => break,
+        }
+    }
+    let mut report = Report::default();
+    streams.finish(&mut report);
+    let mut o = streams.take_output().expect("output after finish");
+    assert!(o.error.is_none(), "{:?}", o.error);
+    let mut view = Vec::new();
+    netlens::report::streams_view::write(
+        &mut view,
+        &mut o.streams,
+        &mut o.udp_flows,
+        netlens::report::streams_view::ViewOptions {
+            limit: 40,
+            conn: None,
+            color: false,
+        },
+    )
+    .expect("view");
+    let mut s = Vec::new();
+    o.streams
+        .for_each(|e: StreamEntry| {
+            s.push(e);
+            Ok(())
+        })
+        .expect("read entries");
+    let mut u = Vec::new();
+    o.udp_flows
+        .for_each(|e: UdpFlowEntry| {
+            u.push(e);
+            Ok(())
+        })
+        .expect("read entries");
+    let bytes = out.borrow().clone();
+    Run {
+        streams: s,
+        udp: u,
+        bytes,
+        view: String::from_utf8(view).expect("utf-8 view"),
+        warnings: o.warnings,
+    }
+}
+
+pub fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+pub fn ip(s: &str) -> IpAddr {
+    s.parse().expect("ip")
+}
