@@ -77,11 +77,7 @@ impl Out {
             .unwrap_or_else(|| panic!("no stream {conn}/{dir}"))
     }
     fn data(&self, conn: u64, dir: Dir) -> Vec<u8> {
-        self.bytes
-            .data
-            .get(&(conn, dir))
-            .cloned()
-            .unwrap_or_default()
+        self.bytes.padded(conn, dir)
     }
 }
 

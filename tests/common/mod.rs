@@ -111,11 +111,38 @@ impl Analyzer for MiniTracker {
 /// Delivered bytes per (conn, dir), and message bytes per (conn, dir, index).
 #[derive(Default, Clone)]
 pub struct Collected {
+    /// Delivered bytes, gaps left out.
     pub data: HashMap<(u64, Dir), Vec<u8>>,
     pub ends: HashMap<(u64, Dir), (SocketAddr, SocketAddr)>,
-    /// (conn, dir, delivery sequence number) → offset, for interleaving in delivery order.
-    pub order: Vec<(u64, Dir, u64, usize)>,
+    /// Deliveries in the order they happened: (conn, dir, stream offset, length, position
+    /// in `data`).
+    pub order: Vec<(u64, Dir, u64, usize, usize)>,
     pub messages: HashMap<(u64, Dir, u64), Vec<u8>>,
+}
+
+impl Collected {
+    /// A direction's bytes at their stream offsets, gaps as zeros.
+    pub fn padded(&self, conn: u64, dir: Dir) -> Vec<u8> {
+        let mut out = Vec::new();
+        for &(c, d, off, len, at) in &self.order {
+            if c == conn && d == dir {
+                out.resize(off as usize, 0);
+                out.extend_from_slice(&self.data[&(c, d)][at..at + len]);
+            }
+        }
+        out
+    }
+
+    /// A connection's bytes, both directions, in delivery order.
+    pub fn interleaved(&self, conn: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        for &(c, d, _, len, at) in &self.order {
+            if c == conn {
+                out.extend_from_slice(&self.data[&(c, d)][at..at + len]);
+            }
+        }
+        out
+    }
 }
 
 /// An in-memory [`StreamSink`] for tests (the bytes are small).
@@ -128,18 +155,23 @@ impl StreamSink for MemSink {
     fn data(&mut self, key: &StreamKey, offset: u64, data: &[u8]) {
         let mut c = self.out.borrow_mut();
         c.ends.insert((key.conn, key.dir), (key.src, key.dst));
-        c.order.push((key.conn, key.dir, offset, data.len()));
-        let v = c.data.entry((key.conn, key.dir)).or_default();
-        // Gaps leave holes: pad with zeros so offsets stay aligned.
-        if (v.len() as u64) < offset {
-            v.resize(offset as usize, 0);
+        let at = c.data.get(&(key.conn, key.dir)).map_or(0, |v| v.len());
+        if let Some(&(_, _, off, len, _)) = c
+            .order
+            .iter()
+            .rev()
+            .find(|o| o.0 == key.conn && o.1 == key.dir)
+        {
+            assert!(
+                offset >= off + len as u64,
+                "bytes delivered twice or out of order"
+            );
         }
-        assert_eq!(
-            v.len() as u64,
-            offset,
-            "bytes delivered twice or out of order"
-        );
-        v.extend_from_slice(data);
+        c.order.push((key.conn, key.dir, offset, data.len(), at));
+        c.data
+            .entry((key.conn, key.dir))
+            .or_default()
+            .extend_from_slice(data);
     }
     fn message_data(&mut self, key: &StreamKey, index: u64, data: &[u8]) {
         self.out
