@@ -190,3 +190,247 @@ fn line_chat() {
     show("lines", &c);
     show("lines", &s);
 }
+
+/// frame_lines.py's PLAN, with TCP_NODELAY on the client (each send() one segment):
+/// 0 | 1 | 2+3+4 | 5 | 6 in two sends | 7+8 | 9 in two sends. So the client's 10 lines ride
+/// in 9 segments; lines 6 and 9 are split; 2, 3, 4, 7 and 8 are coalesced, in 2
+/// coalescing segments, at most 3 lines in one.
+#[test]
+fn line_chat_matches_the_programs_send_plan() {
+    let (c, _) = check_fixture("frame_lines", &["45005=line"]);
+    let st = c.stats;
+    assert_eq!(st.segments, 9);
+    let split: Vec<u64> = c
+        .messages
+        .iter()
+        .filter(|m| m.split)
+        .map(|m| m.index)
+        .collect();
+    assert_eq!(split, vec![6, 9]);
+    let coalesced: Vec<u64> = c
+        .messages
+        .iter()
+        .filter(|m| m.coalesced)
+        .map(|m| m.index)
+        .collect();
+    assert_eq!(coalesced, vec![2, 3, 4, 7, 8]);
+    assert_eq!(st.coalescing_segments, 2);
+    assert_eq!(st.max_messages_per_segment, 3);
+    assert_eq!(st.max_segments_per_message, 2);
+}
+
+/// The 100000-byte reply cannot fit one segment: split across many, in both recordings.
+#[test]
+fn large_reply_is_split() {
+    for (name, port) in [
+        ("frame_len32le_nagle", 45001),
+        ("frame_len32le_nodelay", 45002),
+    ] {
+        let rule = format!("{port}=len32le");
+        let (_, s) = check_fixture(name, &[rule.as_str()]);
+        let big = &s.messages[1];
+        assert_eq!(big.len, 100_004);
+        assert!(big.split);
+        let n = big.segments_total.max(big.segments.len() as u64);
+        // At most 1448 payload bytes per segment on this veth (MSS 1460 minus timestamps).
+        assert!(n >= 100_004 / 1448, "{name}: {n} segments");
+    }
+}
+
+/// The json-header fixture's two files: names, sizes and MD5 checked against the
+/// program's own data (hello.txt 20000 bytes, data.bin 13107 bytes).
+#[test]
+fn json_header_fields_and_md5() {
+    let (c, s) = check_fixture("frame_json_header", &["45003=json-header"]);
+    let want = [("hello.txt", "20000"), ("data.bin", "13107")];
+    for (m, (name, size)) in c.messages.iter().zip(want) {
+        let info = m.info.as_ref().expect("header info");
+        let h = info.header.as_ref().expect("header fields");
+        assert_eq!(h["file_name"], name);
+        assert_eq!(h["file_size"], size);
+        assert_eq!(info.md5_ok, Some(true), "{name}");
+        assert_eq!(info.md5.as_deref(), Some(h["MD5"].as_str()));
+    }
+    // The replies have no file_size: header-only messages, no MD5 to check.
+    for m in &s.messages {
+        let info = m.info.as_ref().unwrap();
+        assert_eq!(info.header.as_ref().unwrap()["status"], "ok");
+        assert_eq!(info.md5_ok, None);
+    }
+}
+
+/// Without --framing, `auto` recognises HTTP and text lines by their first bytes (and
+/// never guesses a length prefix).
+#[test]
+fn auto_picks_self_identifying_framings() {
+    let (c, s) = check_fixture("frame_http", &[]);
+    for e in [&c, &s] {
+        assert_eq!(e.framing, "http");
+        assert!(
+            e.framing_reason.starts_with("auto:"),
+            "{}",
+            e.framing_reason
+        );
+    }
+    assert!(c.messages[0]
+        .info
+        .as_ref()
+        .unwrap()
+        .summary
+        .as_deref()
+        .unwrap()
+        .starts_with("GET /hello HTTP/1.1"));
+    let (c, _) = check_fixture("frame_lines", &[]);
+    assert_eq!(c.framing, "line");
+    let run = common::run(&common::fixture("frame_len32le_nagle.pcap"), opts(&[]));
+    let c = run.stream(1, "orig");
+    assert_eq!(c.framing, "none");
+    assert_eq!(c.stats.messages, 0);
+    assert_eq!(c.unframed_bytes, c.bytes);
+}
+
+/// A wrong framing breaks at the first message and says where.
+#[test]
+fn wrong_framing_reports_where_it_broke() {
+    let run = common::run(
+        &common::fixture("frame_http.pcap"),
+        opts(&["8080=json-header"]),
+    );
+    let c = run.stream(1, "orig");
+    let e = c
+        .framing_error
+        .as_ref()
+        .expect("GET is not a JSON header length");
+    assert_eq!(e.offset, 0);
+    assert_eq!(c.stats.messages, 0);
+    assert_eq!(c.unframed_bytes, c.bytes);
+}
+
+/// UDP: one entry per direction, one datagram per frame, as tshark counts them.
+#[test]
+fn udp_datagrams_are_messages() {
+    let path = common::fixture("udp_exchange.pcap");
+    let run = common::run(&path, opts(&[]));
+    let Ok(out) = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(&path)
+        .args([
+            "-Y",
+            "udp",
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+            "-e",
+            "udp.length",
+        ])
+        .output()
+    else {
+        eprintln!("tshark not installed: skipped");
+        return;
+    };
+    let want: Vec<(u64, u64)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            Some((f.next()?.parse().ok()?, f.next()?.parse::<u64>().ok()? - 8))
+        })
+        .collect();
+    let mut got: Vec<(u64, u64)> = run
+        .udp
+        .iter()
+        .flat_map(|u| u.datagrams.iter().map(|d| (d.frame, d.len)))
+        .collect();
+    got.sort();
+    assert!(!want.is_empty());
+    assert_eq!(got, want);
+    for u in &run.udp {
+        assert_eq!(u.datagrams_total, u.datagrams.len() as u64);
+    }
+}
+
+/// `--extract`: the files hold exactly the bytes tshark-verified reassembly delivered, and
+/// with `--extract-messages` one file per message, each as long as its logged send.
+#[test]
+fn extract_writes_streams_and_messages() {
+    use netlens::analyze::streams::StreamAnalyzer;
+    use netlens::report::extract::Extractor;
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::fixture("frame_json_header.pcap");
+    let reference = common::run(&path, opts(&["45003=json-header"]));
+    let o = StreamOptions {
+        extract: Some(dir.path().to_path_buf()),
+        ..opts(&["45003=json-header"])
+    };
+    let ex = Extractor::new(dir.path(), true, false).unwrap();
+    let mut a = StreamAnalyzer::new(o, Some(Box::new(ex))).unwrap();
+    if let Err(e) = common::drive(&path, &mut a) {
+        panic!("extract failed: {e}");
+    }
+    let mut files: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    files.sort();
+    let orig = "c000001-10.77.0.1.41003-10.77.0.2.45003.orig.bin";
+    let resp = "c000001-10.77.0.2.45003-10.77.0.1.41003.resp.bin";
+    assert!(
+        files.contains(&orig.to_string()) && files.contains(&resp.to_string()),
+        "{files:?}"
+    );
+    use netlens::analyze::Dir;
+    assert_eq!(
+        std::fs::read(dir.path().join(orig)).unwrap(),
+        reference.bytes.data[&(1, Dir::Orig)]
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join(resp)).unwrap(),
+        reference.bytes.data[&(1, Dir::Resp)]
+    );
+    for (side, d) in [("client", "orig"), ("server", "resp")] {
+        let lens: Vec<u64> = files
+            .iter()
+            .filter(|f| f.contains(&format!(".{d}.m")))
+            .map(|f| std::fs::metadata(dir.path().join(f)).unwrap().len())
+            .collect();
+        assert_eq!(lens, sends("frame_json_header", side), "{d} message files");
+    }
+    // A second run into the same directory refuses to overwrite.
+    let ex = Extractor::new(dir.path(), false, false).unwrap();
+    let mut a = StreamAnalyzer::new(opts(&[]), Some(Box::new(ex))).unwrap();
+    let Err(err) = common::drive(&path, &mut a) else {
+        panic!("existing files must be kept");
+    };
+    assert!(err.to_string().contains("--force"), "{err}");
+}
+
+/// The JSON document with spliced `streams`/`udp_flows` reads back into `Report` with
+/// `deny_unknown_fields`: what we write is what docs/report.md documents.
+#[test]
+fn json_sections_round_trip() {
+    use netlens::analyze::streams::StreamAnalyzer;
+    use netlens::report::streams::{StreamEntry, UdpFlowEntry};
+    for name in [
+        "frame_len32le_nagle.pcap",
+        "udp_exchange.pcap",
+        "frame_json_header.pcap",
+    ] {
+        let mut a =
+            StreamAnalyzer::new(opts(&["45001=len32le", "45003=json-header"]), None).unwrap();
+        let mut o = common::drive(&common::fixture(name), &mut a).unwrap();
+        let spills = vec![
+            ("streams", o.streams.to_spill::<StreamEntry>().unwrap()),
+            ("udp_flows", o.udp_flows.to_spill::<UdpFlowEntry>().unwrap()),
+        ];
+        let mut buf = Vec::new();
+        netlens::report::json::write(&mut buf, &netlens::report::Report::default(), spills)
+            .unwrap();
+        let back: netlens::report::Report = serde_json::from_slice(&buf).unwrap();
+        let direct = common::run(
+            &common::fixture(name),
+            opts(&["45001=len32le", "45003=json-header"]),
+        );
+        assert_eq!(back.streams.unwrap(), direct.streams, "{name}");
+        assert_eq!(back.udp_flows.unwrap(), direct.udp, "{name}");
+    }
+}

@@ -277,6 +277,38 @@ pub fn run(path: &Path, opts: StreamOptions) -> Run {
     }
 }
 
+/// Runs the mini tracker and `a` over `path`; returns the analysis output, or its error.
+pub fn drive(
+    path: &Path,
+    a: &mut StreamAnalyzer,
+) -> std::io::Result<netlens::analyze::streams::StreamsOutput> {
+    let mut tracker = MiniTracker::default();
+    let mut file = CaptureFile::open(path, 0, DEFAULT_MAX_RECORD).expect("open capture");
+    file.begin(0);
+    let mut dissector = Dissector::new(DissectOptions::default());
+    let mut ctx = Ctx::default();
+    let mut frame = 1;
+    loop {
+        match file.next_packet(frame) {
+            Next::Packet(raw) => {
+                let pkt = dissector.dissect(&raw);
+                ctx.reset();
+                tracker.on_packet(&pkt, &mut ctx);
+                a.on_packet(&pkt, &mut ctx);
+                frame += 1;
+            }
+            Next::Record { .. } => frame += 1,
+            Next::End | Next::Damaged(_) => break,
+        }
+    }
+    a.finish(&mut Report::default());
+    let mut o = a.take_output().expect("output after finish");
+    match o.error.take() {
+        Some(e) => Err(e),
+        None => Ok(o),
+    }
+}
+
 pub fn fixture(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
