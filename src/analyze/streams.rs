@@ -630,6 +630,30 @@ impl Half {
         let wire_len = end - start;
         let cap_end = start + captured.len() as u64;
 
+        // The common case, in order with nothing buffered: no classification needed.
+        if start == self.next && self.ooo.is_empty() {
+            if start < self.highest {
+                self.re.out_of_order += 1;
+            }
+            self.highest = self.highest.max(end);
+            if oversized {
+                self.oversized += 1;
+            }
+            let seg = self.mapper.add_segment(SegmentFacts {
+                frame,
+                offset: start,
+                len: wire_len,
+                new_bytes: wire_len,
+                new_captured: captured.len() as u64,
+                captured: (cap_end < end).then_some(captured.len() as u64),
+                oversized,
+                buffered: false,
+            });
+            let missing = wire_len - captured.len() as u64;
+            self.place(seg, frame, start, captured, missing, conn_buffered, cx);
+            return;
+        }
+
         // Classify every byte: already delivered (compare), in a recorded gap (late),
         // already buffered (compare), or new.
         let mut seen = 0u64;
