@@ -497,8 +497,20 @@ fn every_corpus_capture_runs_clean() {
             for s in &run.streams {
                 streams += 1;
                 let name = f.file_name().unwrap().to_string_lossy();
-                assert_eq!(s.bytes + s.gaps_total.bytes, s.stream_len, "{name} conn {}", s.conn);
-                let delivered = run.bytes.data.get(&(s.conn, if s.dir == "orig" { Dir::Orig } else { Dir::Resp }));
+                assert_eq!(
+                    s.bytes + s.gaps_total.bytes,
+                    s.stream_len,
+                    "{name} conn {}",
+                    s.conn
+                );
+                let delivered = run.bytes.data.get(&(
+                    s.conn,
+                    if s.dir == "orig" {
+                        Dir::Orig
+                    } else {
+                        Dir::Resp
+                    },
+                ));
                 assert_eq!(delivered.map_or(0, |d| d.len() as u64), s.bytes, "{name}");
                 let mut at = 0;
                 for m in &s.messages {
@@ -507,8 +519,17 @@ fn every_corpus_capture_runs_clean() {
                 }
                 if s.lists_cut.is_none() {
                     assert_eq!(s.stats.segments, s.segments.len() as u64);
-                    let new: u64 = s.segments.iter().map(|g| g.new_bytes.unwrap_or(g.len)).sum();
-                    assert_eq!(new, s.stream_len - gap_bytes_not_from_segments(s), "{name} conn {}", s.conn);
+                    let new: u64 = s
+                        .segments
+                        .iter()
+                        .map(|g| g.new_bytes.unwrap_or(g.len))
+                        .sum();
+                    assert_eq!(
+                        new,
+                        s.stream_len - gap_bytes_not_from_segments(s),
+                        "{name} conn {}",
+                        s.conn
+                    );
                 }
             }
         }

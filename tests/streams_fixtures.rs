@@ -74,7 +74,7 @@ fn check_consistent(s: &StreamEntry) {
                 (false, true) => "tail",
                 (false, false) => "middle",
             };
-            assert_eq!(part, want, "frame {} message {}", g.frame, m.index);
+            assert_eq!(part.name(), want, "frame {} message {}", g.frame, m.index);
         }
         assert_eq!(g.coalescing, carried.len() >= 2);
         coalescing += u64::from(carried.len() >= 2);

@@ -22,7 +22,7 @@
 use std::collections::VecDeque;
 
 use super::framing::{self, Framer, FramingKind};
-use crate::report::streams::{FramingError, MessageEntry, SegmentEntry, StreamStats};
+use crate::report::streams::{FramingError, MessageEntry, MessagePart, SegmentEntry, StreamStats};
 
 /// At most this many message indices per segment entry and frames per message entry.
 pub const MAX_REFS: usize = 64;
@@ -31,34 +31,6 @@ pub const MAX_REFS: usize = 64;
 pub trait MessageSink {
     fn message_data(&mut self, index: u64, data: &[u8]);
     fn message_end(&mut self, index: u64);
-}
-
-/// How a segment carries a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Part {
-    Whole,
-    Head,
-    Middle,
-    Tail,
-}
-
-impl Part {
-    fn of(first: bool, last: bool) -> Part {
-        match (first, last) {
-            (true, true) => Part::Whole,
-            (true, false) => Part::Head,
-            (false, false) => Part::Middle,
-            (false, true) => Part::Tail,
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Part::Whole => "whole",
-            Part::Head => "head",
-            Part::Middle => "middle",
-            Part::Tail => "tail",
-        }
-    }
 }
 
 /// Facts about a segment known when it arrives.
@@ -595,11 +567,7 @@ impl MessageMapper {
             offset: f.offset,
             len: f.len,
             messages: s.msgs.iter().map(|m| m.0).collect(),
-            parts: s
-                .msgs
-                .iter()
-                .map(|m| Part::of(m.1, m.2).name().to_string())
-                .collect(),
+            parts: s.msgs.iter().map(|m| MessagePart::of(m.1, m.2)).collect(),
             messages_total: if s.n_msgs as usize > s.msgs.len() {
                 s.n_msgs
             } else {
@@ -658,15 +626,9 @@ mod tests {
         assert_eq!(segs, vec![vec![1], vec![1, 2], vec![2, 3]]);
         let flags: Vec<(bool, bool)> = m.messages.iter().map(|x| (x.split, x.coalesced)).collect();
         assert_eq!(flags, vec![(false, true), (true, true), (true, true)]);
-        let parts: Vec<Vec<String>> = m.segments.iter().map(|s| s.parts.clone()).collect();
-        assert_eq!(
-            parts,
-            vec![
-                vec!["whole".to_string(), "head".into()],
-                vec!["tail".into(), "head".into()],
-                vec!["tail".into()]
-            ]
-        );
+        use MessagePart::*;
+        let parts: Vec<Vec<MessagePart>> = m.segments.iter().map(|s| s.parts.clone()).collect();
+        assert_eq!(parts, vec![vec![Whole, Head], vec![Tail, Head], vec![Tail]]);
         let s = m.stats;
         assert_eq!(
             (
@@ -687,14 +649,14 @@ mod tests {
         assert_eq!(m.stats.messages, 3);
         assert_eq!(m.stats.split_messages + m.stats.coalesced_messages, 0);
         assert!(m.messages.iter().all(|x| !x.split && !x.coalesced));
-        assert!(m.segments.iter().all(|s| s.parts == ["whole"]));
+        assert!(m.segments.iter().all(|s| s.parts == [MessagePart::Whole]));
     }
 
     #[test]
     fn a_message_across_three_segments_has_head_middle_tail() {
         let m = run("len16be", &[&[0, 5, 1], &[2, 3], &[4, 5]]);
         assert_eq!(m.messages[0].segments, vec![1, 2, 3]);
-        let parts: Vec<&str> = m.segments.iter().map(|s| s.parts[0].as_str()).collect();
+        let parts: Vec<&str> = m.segments.iter().map(|s| s.parts[0].name()).collect();
         assert_eq!(parts, ["head", "middle", "tail"]);
         assert_eq!(m.stats.max_segments_per_message, 3);
     }

@@ -158,6 +158,30 @@ impl History {
         };
     }
 
+    /// Makes room for `incoming` more bytes, growing geometrically up to `max` (so a short
+    /// exchange never costs the whole window) within the shared budget. False when the
+    /// budget refused to grow.
+    fn reserve(&mut self, incoming: usize, max: usize, mem: &mut usize, total: usize) -> bool {
+        let cap = self.buf.len();
+        let need = (self.len + incoming).min(max);
+        if need <= cap {
+            return true;
+        }
+        let new_cap = need.next_power_of_two().clamp(256, max.max(1));
+        let extra = new_cap - cap;
+        if *mem + extra > total {
+            return false;
+        }
+        *mem += extra;
+        let mut nb = vec![0; new_cap];
+        let start = self.end - self.len as u64;
+        for o in start..self.end {
+            nb[(o % new_cap as u64) as usize] = self.buf[(o % cap as u64) as usize];
+        }
+        self.buf = nb;
+        true
+    }
+
     /// Compares `data` (bytes at `offset`) with the kept copy: (checked, differing, first
     /// differing offset).
     fn compare(&self, offset: u64, data: &[u8]) -> (u64, u64, Option<u64>) {
@@ -214,6 +238,8 @@ struct Half {
     ooo: BTreeMap<u64, Piece>,
     ooo_bytes: usize,
     hist: History,
+    /// The memory budget refused to grow the history window.
+    hist_denied: bool,
     last_delivered_frame: Option<u64>,
     bytes: u64,
     gaps: Vec<GapEntry>,
@@ -323,6 +349,7 @@ impl StreamAnalyzer {
                 end: 0,
                 len: 0,
             },
+            hist_denied: false,
             last_delivered_frame: None,
             bytes: 0,
             gaps: Vec::new(),
@@ -876,16 +903,15 @@ impl Half {
     fn deliver(&mut self, seg: u64, frame: u64, bytes: &[u8], missing: u64, cx: &mut Cx<'_>) {
         if !bytes.is_empty() {
             let at = self.next;
-            if self.hist.buf.is_empty() && cx.opts.history > 0 {
-                if *cx.mem + cx.opts.history <= cx.opts.total_buffer {
-                    *cx.mem += cx.opts.history;
-                    self.hist.buf = vec![0; cx.opts.history];
-                    self.hist.end = at;
-                } else if self.hist.end != u64::MAX {
-                    cx.totals.history_denied += 1;
-                    // Ask once per direction.
-                    self.hist.end = u64::MAX;
-                }
+            if cx.opts.history > 0
+                && !self.hist_denied
+                && !self
+                    .hist
+                    .reserve(bytes.len(), cx.opts.history, cx.mem, cx.opts.total_buffer)
+            {
+                // Counted once per direction; it keeps the window it has.
+                self.hist_denied = true;
+                cx.totals.history_denied += 1;
             }
             if !self.hist.buf.is_empty() {
                 self.hist.push(at, bytes);
@@ -937,11 +963,7 @@ impl Half {
             }
         }
         self.hist.len = 0;
-        self.hist.end = if self.hist.buf.is_empty() {
-            self.hist.end
-        } else {
-            offset + len
-        };
+        self.hist.end = offset + len;
         let key = cx.key;
         match cx.sink.as_deref_mut() {
             Some(s) => {
@@ -1112,5 +1134,50 @@ impl Analyzer for StreamAnalyzer {
                 error,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::History;
+
+    #[test]
+    fn history_grows_and_keeps_the_last_bytes() {
+        let mut h = History {
+            buf: Vec::new(),
+            end: 0,
+            len: 0,
+        };
+        let (mut mem, max, total) = (0usize, 4096usize, 1 << 20);
+        let stream: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut at = 0usize;
+        for n in [1usize, 10, 300, 700, 1500, 3000, 5000, 9489] {
+            let chunk = &stream[at..at + n];
+            assert!(h.reserve(n, max, &mut mem, total));
+            h.push(at as u64, chunk);
+            at += n;
+            // Every kept byte equals the stream's byte at that offset.
+            let keep = at.min(max);
+            let (checked, diff, _) = h.compare((at - keep) as u64, &stream[at - keep..at]);
+            assert_eq!((checked, diff), (keep as u64, 0), "after {at} bytes");
+        }
+        assert_eq!(at, 20_000);
+        assert_eq!(h.buf.len(), max);
+        assert_eq!(mem, max);
+        // A different byte is found, at its offset.
+        let mut wrong = stream[19_000..19_010].to_vec();
+        wrong[3] ^= 0xff;
+        assert_eq!(h.compare(19_000, &wrong), (10, 1, Some(19_003)));
+        // Bytes older than the window are not checked.
+        assert_eq!(h.compare(100, &stream[100..110]).0, 0);
+        // The budget refuses growth: the window stays as it is.
+        let mut g = History {
+            buf: Vec::new(),
+            end: 0,
+            len: 0,
+        };
+        let mut mem = 0;
+        assert!(!g.reserve(1000, 4096, &mut mem, 100));
+        assert!(g.buf.is_empty());
     }
 }

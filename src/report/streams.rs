@@ -148,7 +148,7 @@ pub struct SegmentEntry {
     /// Indices of the messages it carries bytes of, in stream order (capped at 64).
     pub messages: Vec<u64>,
     /// Per entry of `messages`: "whole", "head", "middle" or "tail" of that message.
-    pub parts: Vec<String>,
+    pub parts: Vec<MessagePart>,
     /// How many messages it carries (when more than `messages` lists).
     #[serde(skip_serializing_if = "is_zero", default)]
     pub messages_total: u64,
@@ -167,6 +167,40 @@ pub struct SegmentEntry {
     /// It arrived above a hole (out of order) and waited in the buffer.
     #[serde(skip_serializing_if = "is_false", default)]
     pub out_of_order: bool,
+}
+
+/// How a segment carries a message.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MessagePart {
+    /// All of the message.
+    Whole,
+    /// Its first byte, not its last.
+    Head,
+    /// Neither its first nor its last byte.
+    Middle,
+    /// Its last byte, not its first.
+    Tail,
+}
+
+impl MessagePart {
+    pub fn of(first: bool, last: bool) -> MessagePart {
+        match (first, last) {
+            (true, true) => MessagePart::Whole,
+            (true, false) => MessagePart::Head,
+            (false, false) => MessagePart::Middle,
+            (false, true) => MessagePart::Tail,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MessagePart::Whole => "whole",
+            MessagePart::Head => "head",
+            MessagePart::Middle => "middle",
+            MessagePart::Tail => "tail",
+        }
+    }
 }
 
 /// One application message found by the framing.

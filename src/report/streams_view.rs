@@ -172,7 +172,7 @@ fn write_stream(w: &mut dyn Write, s: &StreamEntry, limit: usize, color: bool) -
             .messages
             .iter()
             .zip(&g.parts)
-            .map(|(&i, p)| part_token(i, p))
+            .map(|(&i, p)| part_token(i, p.name()))
             .collect();
         if g.messages_total > g.messages.len() as u64 {
             tokens.push(format!("(+{})", g.messages_total - g.messages.len() as u64));
@@ -207,7 +207,10 @@ fn write_stream(w: &mut dyn Write, s: &StreamEntry, limit: usize, color: bool) -
         if let Some(c) = g.captured {
             notes.push(format!("{c} captured"));
         }
-        let split = g.parts.iter().any(|p| p != "whole");
+        let split = g
+            .parts
+            .iter()
+            .any(|p| *p != super::streams::MessagePart::Whole);
         let mut mcell = Cell::new(msgs);
         let mut ncell = Cell::new(notes.join(", "));
         if color {
