@@ -39,6 +39,10 @@ fn bench_streams() {
         .unwrap_or_default();
     let opts = StreamOptions {
         framing: netlens::analyze::framing::FramingConfig::parse(&framing).unwrap(),
+        max_list: std::env::var("NETLENS_BENCH_MAX_LIST")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(StreamOptions::default().max_list),
         ..StreamOptions::default()
     };
     let t = Instant::now();

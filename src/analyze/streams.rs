@@ -238,7 +238,8 @@ struct Half {
     ooo: BTreeMap<u64, Piece>,
     ooo_bytes: usize,
     hist: History,
-    /// The memory budget refused to grow the history window.
+    /// No (more) growth of the history window: the budget refused it, or the direction
+    /// ended.
     hist_denied: bool,
     last_delivered_frame: Option<u64>,
     bytes: u64,
@@ -579,6 +580,8 @@ impl Conn {
         if flags.rst() {
             h.rst_frame.get_or_insert(frame);
             h.re.rst_payload_bytes += u64::from(t.payload_len);
+            // This side sends nothing more: its history window is no longer needed.
+            h.release_history(cx.mem);
             return;
         }
         if t.payload_len > 0 {
@@ -603,6 +606,11 @@ impl Conn {
                     offset: fin_off as u64,
                 });
             }
+        }
+        // Everything up to the FIN is delivered: only late copies can still come, and
+        // they count as unchecked. Memory then follows open streams, not lingering ones.
+        if h.fin.is_some_and(|f| h.next >= f.offset) && h.ooo.is_empty() {
+            h.release_history(cx.mem);
         }
     }
 }
@@ -976,6 +984,17 @@ impl Half {
         if let Some(u) = self.unwrap.as_mut() {
             u.advance(self.next);
         }
+    }
+
+    /// Frees the history window for good (the direction has ended).
+    fn release_history(&mut self, mem: &mut usize) {
+        *mem = mem.saturating_sub(self.hist.buf.len());
+        self.hist = History {
+            buf: Vec::new(),
+            end: self.next,
+            len: 0,
+        };
+        self.hist_denied = true;
     }
 
     /// Bytes of [a, b) that lie in recorded gaps.

@@ -27,6 +27,8 @@ struct Entry {
     id: u64,
     orig: SocketAddr,
     isn: Option<u32>,
+    fin: [bool; 2],
+    closed: bool,
 }
 
 /// Assigns connection ids and directions (test stand-in for the tracker).
@@ -90,6 +92,8 @@ impl Analyzer for MiniTracker {
                     id: self.next_id,
                     orig,
                     isn: syn_only.then_some(seq),
+                    fin: [false; 2],
+                    closed: false,
                 },
             );
             opened = true;
@@ -98,11 +102,27 @@ impl Analyzer for MiniTracker {
         if syn_only && e.isn.is_none() {
             e.isn = Some(seq);
         }
+        if e.closed {
+            // Late ACKs and retransmitted FINs of a finalized connection: no phantoms.
+            return;
+        }
+        let dir = if src == e.orig { Dir::Orig } else { Dir::Resp };
         ctx.conn = Some(ConnRef {
             id: e.id,
-            dir: if src == e.orig { Dir::Orig } else { Dir::Resp },
+            dir,
             opened,
         });
+        // Finalize at close (both FINs, or an RST): memory follows open connections, as
+        // with the real tracker (which also lingers; not needed here).
+        if let Some(t) = p.tcp() {
+            if t.flags.fin() {
+                e.fin[dir.index()] = true;
+            }
+            if t.flags.rst() || e.fin == [true, true] {
+                e.closed = true;
+                ctx.finalized.push(e.id);
+            }
+        }
     }
 
     fn finish(&mut self, _report: &mut Report) {}
