@@ -276,6 +276,26 @@ fn write_stream(w: &mut dyn Write, s: &StreamEntry, limit: usize, color: bool) -
             }
         )?;
     }
+    let with_summary: Vec<&MessageEntry> = s
+        .messages
+        .iter()
+        .filter(|m| m.info.as_ref().is_some_and(|i| i.summary.is_some()))
+        .collect();
+    for m in with_summary.iter().take(shown(limit, with_summary.len())) {
+        if let Some(info) = &m.info {
+            writeln!(
+                w,
+                "  m{}: {}{} ({} bytes)",
+                m.index,
+                info.summary.as_deref().unwrap_or(""),
+                info.body
+                    .as_deref()
+                    .map(|b| format!(", body {b}"))
+                    .unwrap_or_default(),
+                m.len
+            )?;
+        }
+    }
     for m in &s.messages {
         if let Some(info) = &m.info {
             if let Some(h) = &info.header {
