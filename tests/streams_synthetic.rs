@@ -8,7 +8,7 @@ mod common;
 use std::net::Ipv4Addr;
 
 use netlens::analyze::framing::FramingConfig;
-use netlens::analyze::streams::{StreamAnalyzer, StreamOptions};
+use netlens::analyze::streams::{StreamAnalyzer, StreamOptions, PIECE_COST};
 use netlens::analyze::{Analyzer, ConnRef, Ctx, Dir};
 use netlens::dissect::{Ipv4, Link, Net, Packet, Tcp, TcpFlags, TcpOptions, Transport, Vlans};
 use netlens::report::streams::StreamEntry;
@@ -432,11 +432,11 @@ fn buffer_cap_gives_up_the_hole_and_counts_late_bytes() {
     segs.extend([
         o(b, A, b"aaaa"),
         o(b + 8, A, b"cccccc"),  // buffered: 6 bytes
-        o(b + 14, A, b"dddddd"), // would make 12 > cap 10: hole [4, 8) given up
+        o(b + 14, A, b"dddddd"), // a second piece exceeds the cap: hole [4, 8) given up
         o(b + 4, A, b"bbbb"),    // arrives late
     ]);
     let o = StreamOptions {
-        conn_buffer: 10,
+        conn_buffer: 6 + PIECE_COST + 4, // one 6-byte piece and its bookkeeping, not two
         ..opts()
     };
     let out = feed(&segs, o);
@@ -460,14 +460,14 @@ fn total_memory_cap_applies_across_connections() {
             segs.push(g);
         }
     }
-    // Each connection buffers 8 bytes above a hole; the total cap is 12 (no history).
+    // Each connection buffers 8 bytes above a hole; the total cap holds one (no history).
     for conn in [1u64, 2] {
         let mut g = o(b + 4, A, b"xxxxxxxx");
         g.conn = conn;
         segs.push(g);
     }
     let o = StreamOptions {
-        total_buffer: 12,
+        total_buffer: 8 + PIECE_COST + 4,
         history: 0,
         ..opts()
     };
@@ -576,4 +576,32 @@ fn oversized_segments_are_flagged_against_the_peer_mss() {
     assert_eq!(s.mss_source, "syn");
     assert_eq!(s.oversized_segments, 1);
     assert!(!s.segments[0].oversized && s.segments[1].oversized);
+}
+
+/// Hostile: 100 000 one-byte segments, each above a hole (every other byte missing). The
+/// bookkeeping per piece counts against the cap, so the buffer stays bounded and holes are
+/// given up (counted) instead of growing without bound.
+#[test]
+fn one_byte_pieces_cannot_exhaust_memory() {
+    let b = ISN + 1;
+    let mut segs = handshake(ISN, RISN);
+    for i in 0..100_000u32 {
+        segs.push(o(b + 1 + 2 * i, A, b"x"));
+    }
+    let cap = 64 * 1024;
+    let o = StreamOptions {
+        conn_buffer: cap,
+        ..opts()
+    };
+    let out = feed(&segs, o);
+    let s = out.get(1, "orig");
+    assert!(s.reassembly.gaps_from_cap > 0);
+    let most_pieces = cap / (1 + PIECE_COST);
+    assert!(
+        s.reassembly.buffered_peak as usize <= most_pieces,
+        "{}",
+        s.reassembly.buffered_peak
+    );
+    assert_eq!(s.bytes, 100_000);
+    assert_eq!(s.gaps_total.bytes, 100_000);
 }

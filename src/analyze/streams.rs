@@ -37,6 +37,9 @@ use crate::report::streams::{
 };
 use crate::report::{Report, Warning};
 
+/// Bookkeeping charged per buffered out-of-order piece (map node, piece, segment state).
+pub const PIECE_COST: usize = 64;
+
 /// Settings of the streams analysis (`--framing`, caps, `--extract`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamOptions {
@@ -237,6 +240,8 @@ struct Half {
     acked: Option<u64>,
     ooo: BTreeMap<u64, Piece>,
     ooo_bytes: usize,
+    /// `ooo_bytes` plus [`PIECE_COST`] per piece: what the caps count.
+    ooo_cost: usize,
     hist: History,
     /// No (more) growth of the history window: the budget refused it, or the direction
     /// ended.
@@ -345,6 +350,7 @@ impl StreamAnalyzer {
             acked: None,
             ooo: BTreeMap::new(),
             ooo_bytes: 0,
+            ooo_cost: 0,
             hist: History {
                 buf: Vec::new(),
                 end: 0,
@@ -500,7 +506,7 @@ impl StreamAnalyzer {
             let peer_mss = conn.mss[dir.other().index()];
             let assumed = if conn.v6 { 1440 } else { 1460 };
             let h = &mut conn.halves[dir.index()];
-            conn.buffered -= h.ooo_bytes;
+            conn.buffered = conn.buffered.saturating_sub(h.ooo_cost);
             h.close(&mut cx);
             if let Some(s) = cx.sink.as_deref_mut() {
                 if h.payload {
@@ -848,8 +854,10 @@ impl Half {
                 return;
             }
             let need = bytes.len();
-            let fits = *conn_buffered + need <= cx.opts.conn_buffer
-                && *cx.mem + need <= cx.opts.total_buffer;
+            // Count the bookkeeping too, so a flood of 1-byte pieces is capped as well.
+            let cost = need + PIECE_COST;
+            let fits = *conn_buffered + cost <= cx.opts.conn_buffer
+                && *cx.mem + cost <= cx.opts.total_buffer;
             if fits {
                 self.ooo.insert(
                     at,
@@ -861,14 +869,22 @@ impl Half {
                     },
                 );
                 self.ooo_bytes += need;
-                *conn_buffered += need;
-                *cx.mem += need;
+                self.ooo_cost += cost;
+                *conn_buffered += cost;
+                *cx.mem += cost;
                 self.re.buffered_peak = self.re.buffered_peak.max(self.ooo_bytes as u64);
                 return;
             }
             // Over a cap: give up the lowest hole (up to the first buffered piece, or up
             // to this range), record it as a gap, and deliver what follows it.
-            let first = self.ooo.keys().next().copied().filter(|&k| k < at);
+            // (Buffered pieces always lie above the delivery point, and `at` does here, so
+            // the gap is never empty and the loop always advances.)
+            let first = self
+                .ooo
+                .keys()
+                .next()
+                .copied()
+                .filter(|&k| k < at && k > self.next);
             let to = first.unwrap_or(at);
             self.re.gaps_from_cap += 1;
             cx.totals.gaps_from_cap += 1;
@@ -888,8 +904,9 @@ impl Half {
             };
             let n = p.data.len();
             self.ooo_bytes -= n;
-            *conn_buffered = conn_buffered.saturating_sub(n);
-            *cx.mem = cx.mem.saturating_sub(n);
+            self.ooo_cost = self.ooo_cost.saturating_sub(n + PIECE_COST);
+            *conn_buffered = conn_buffered.saturating_sub(n + PIECE_COST);
+            *cx.mem = cx.mem.saturating_sub(n + PIECE_COST);
             // Pieces never overlap and the delivery point only stops at piece edges or
             // gap ends, so k == next here; a defensive trim keeps bytes from repeating.
             let skip = self.next - k;
