@@ -605,3 +605,104 @@ fn one_byte_pieces_cannot_exhaust_memory() {
     assert_eq!(s.bytes, 100_000);
     assert_eq!(s.gaps_total.bytes, 100_000);
 }
+
+/// UDP: every datagram is one message, empty ones included; a datagram reassembled from
+/// IPv4 fragments lists its fragment frames.
+#[test]
+fn udp_datagrams_keep_their_boundaries_and_fragments() {
+    use netlens::dissect::Udp;
+    use netlens::report::streams::UdpFlowEntry;
+    let mut a = StreamAnalyzer::new(opts(), None).unwrap();
+    let frags: [u64; 2] = [1, 2];
+    let payloads: [(&[u8], Dir, &[u64]); 4] = [
+        (b"", Dir::Orig, &[]),
+        (&[7u8; 3000], Dir::Orig, &frags),
+        (b"pong", Dir::Resp, &[]),
+        (b"x", Dir::Orig, &[]),
+    ];
+    let mut ctx = Ctx::default();
+    for (i, (data, dir, from)) in payloads.iter().enumerate() {
+        let (c, s) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        let (src, dst, sp, dp) = match dir {
+            Dir::Orig => (c, s, 5353, 53),
+            Dir::Resp => (s, c, 53, 5353),
+        };
+        let p = Packet {
+            frame: i as u64 + 3,
+            ts_ns: 0,
+            wire_len: 28 + data.len() as u32,
+            cap_len: 28 + data.len() as u32,
+            link_type: 101,
+            port: 0,
+            file_index: 0,
+            link: Link::Raw,
+            vlans: Vlans::default(),
+            net: Net::Ipv4(Ipv4 {
+                src,
+                dst,
+                ttl: 64,
+                id: 0,
+                df: false,
+                mf: false,
+                frag_offset: 0,
+                protocol: 17,
+                total_len: 0,
+                header_len: 20,
+                tos: 0,
+                checksum_ok: true,
+            }),
+            transport: Transport::Udp(Udp {
+                src_port: sp,
+                dst_port: dp,
+                length: 8 + data.len() as u16,
+                payload_len: data.len() as u32,
+                payload: data,
+                checksum_ok: None,
+            }),
+            reassembled_from: from,
+            issue: None,
+        };
+        ctx.reset();
+        ctx.conn = Some(ConnRef {
+            id: 1,
+            dir: *dir,
+            opened: i == 0,
+        });
+        a.on_packet(&p, &mut ctx);
+    }
+    a.finish(&mut Report::default());
+    let mut o = a.take_output().unwrap();
+    let mut flows = Vec::new();
+    o.udp_flows
+        .for_each(|e: UdpFlowEntry| {
+            flows.push(e);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(flows.len(), 2);
+    let orig = &flows[0];
+    assert_eq!(
+        (orig.dir.as_str(), orig.orig.as_str()),
+        ("orig", "10.0.0.1:5353")
+    );
+    let d: Vec<(u64, u64, Vec<u64>)> = orig
+        .datagrams
+        .iter()
+        .map(|d| (d.frame, d.len, d.fragments.clone()))
+        .collect();
+    assert_eq!(
+        d,
+        vec![(3, 0, vec![]), (4, 3000, vec![1, 2]), (6, 1, vec![])]
+    );
+    assert_eq!(
+        (
+            orig.datagrams_total,
+            orig.bytes,
+            orig.fragmented,
+            orig.max_len
+        ),
+        (3, 3001, 1, 3000)
+    );
+    assert_eq!(flows[1].dir, "resp");
+    assert_eq!(flows[1].datagrams[0].len, 4);
+}
