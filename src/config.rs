@@ -149,6 +149,8 @@ pub struct Config {
     pub conns: ConnOptions,
     /// Limits of the MAC-table and ARP analyzers.
     pub l2: L2Options,
+    /// `--streams` settings: framing, reassembly caps, `--extract`.
+    pub streams: crate::analyze::streams::StreamOptions,
 }
 
 impl Config {
@@ -173,6 +175,7 @@ impl Config {
             filter: None,
             conns: ConnOptions::default(),
             l2: L2Options::default(),
+            streams: Default::default(),
         }
     }
 
