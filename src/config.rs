@@ -78,7 +78,8 @@ pub struct ConnOptions {
 impl Default for ConnOptions {
     fn default() -> Self {
         ConnOptions {
-            max_connections: 1_000_000,
+            // About 2 KiB per TCP connection: a worst case near 500 MiB.
+            max_connections: 250_000,
             tcp_idle_timeout_s: 300.0,
             udp_idle_timeout_s: 60.0,
             linger_s: 5.0,
@@ -152,6 +153,8 @@ pub struct Config {
     pub html: Option<PathBuf>,
     /// Limits of the HTML page.
     pub html_options: HtmlOptions,
+    /// `--streams` settings: framing, reassembly caps, `--extract`.
+    pub streams: crate::analyze::streams::StreamOptions,
 }
 
 impl Config {
@@ -178,6 +181,7 @@ impl Config {
             l2: L2Options::default(),
             html: None,
             html_options: HtmlOptions::default(),
+            streams: Default::default(),
         }
     }
 

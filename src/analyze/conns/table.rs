@@ -7,8 +7,9 @@
 //! `Conn::heap_key` and is never later than the connection's real deadline (deadlines
 //! grow with every packet; when one shrinks, on a close, a new live entry is pushed).
 //! Other entries are stale and dropped when popped. So the first live entry popped whose
-//! key equals its connection's deadline is the connection with the earliest deadline,
-//! and the heap holds O(connections) entries.
+//! key equals its connection's deadline is the connection with the earliest deadline.
+//! The heap is rebuilt from the live connections whenever it holds more than twice as
+//! many entries as there are connections, so it stays O(tracked connections).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -107,7 +108,25 @@ impl Table {
         self.slab[idx as usize] = Some(conn);
         self.map.insert(key, idx);
         self.len += 1;
+        self.compact();
         idx
+    }
+
+    /// Stale heap entries of finished connections would otherwise stay until their
+    /// (idle-timeout) key comes due: rebuild the heap from the live connections when it
+    /// holds more than twice as many entries, so it stays O(tracked connections).
+    fn compact(&mut self) {
+        if self.heap.len() <= 2 * self.len + 1024 {
+            return;
+        }
+        let mut live = Vec::with_capacity(self.len);
+        for (i, slot) in self.slab.iter_mut().enumerate() {
+            if let Some(c) = slot.as_deref_mut() {
+                c.heap_key = c.deadline;
+                live.push(Reverse((c.deadline, i as u32, self.gens[i])));
+            }
+        }
+        self.heap = BinaryHeap::from(live);
     }
 
     /// Call after changing a connection's `deadline`.
@@ -119,6 +138,7 @@ impl Table {
                 self.heap.push(Reverse((c.deadline, idx, gen)));
             }
         }
+        self.compact();
     }
 
     /// Removes and returns a connection.
@@ -162,6 +182,11 @@ impl Table {
             self.heap.push(Reverse((key, idx, gen)));
             return Some(idx);
         }
+    }
+
+    #[cfg(test)]
+    pub fn heap_len(&self) -> usize {
+        self.heap.len()
     }
 
     /// Indices of every connection, in slab order.
