@@ -178,7 +178,7 @@ fn lanes(r: &Report, m: &MacTable) -> Markup {
         let mut v = vec![1];
         let mut t = step;
         while t < max_frame {
-            if t - 1 >= step / 2 && max_frame - t >= step / 2 {
+            if t > step / 2 && max_frame - t >= step / 2 {
                 v.push(t);
             }
             t += step;
