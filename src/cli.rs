@@ -154,6 +154,13 @@ pub struct Opts {
     /// HTML: at most N rows in each long table (UDP flows, MAC entries, ARP lists).
     #[arg(long, value_name = "N", default_value_t = netlens::HtmlOptions::default().max_rows)]
     pub html_max_rows: usize,
+    /// HTML: draw the segment/message map of at most N stream directions (later ones get
+    /// a card without).
+    #[arg(long, value_name = "N", default_value_t = netlens::HtmlOptions::default().max_maps)]
+    pub html_max_maps: usize,
+    /// HTML: at most N segments drawn in each segment/message map.
+    #[arg(long, value_name = "N", default_value_t = netlens::HtmlOptions::default().max_map_segments)]
+    pub html_map_segments: usize,
     /// Reassembled TCP streams: messages vs segments (coalesced / split), gaps, UDP datagrams.
     #[arg(long)]
     pub streams: bool,
@@ -251,6 +258,8 @@ impl Opts {
         c.html_options = netlens::HtmlOptions {
             max_ladders: self.html_max_ladders,
             max_rows: self.html_max_rows,
+            max_maps: self.html_max_maps,
+            max_map_segments: self.html_map_segments,
         };
         c
     }

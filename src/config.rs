@@ -235,6 +235,10 @@ pub struct HtmlOptions {
     /// Rows of each long table: UDP flows, MAC entries and events, ARP lists
     /// (`--html-max-rows`).
     pub max_rows: usize,
+    /// Stream directions whose segment/message map is drawn (`--html-max-maps`); later
+    /// ones get a one-line card. Each map draws at most `max_map_segments` segments.
+    pub max_maps: usize,
+    pub max_map_segments: usize,
 }
 
 impl Default for HtmlOptions {
@@ -242,6 +246,8 @@ impl Default for HtmlOptions {
         HtmlOptions {
             max_ladders: 2_000,
             max_rows: 2_000,
+            max_maps: 300,
+            max_map_segments: 300,
         }
     }
 }

@@ -7,18 +7,12 @@
 
 mod html_support;
 
-use std::borrow::Cow;
-use std::fs::File;
 use std::path::Path;
-use std::time::Duration;
 
-use html_support::{count, fixture, ladders, outline, render, texts_of_class};
-use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
-use pcap_file::pcapng::blocks::interface_description::{
-    InterfaceDescriptionBlock, InterfaceDescriptionOption,
+use html_support::{
+    count, count_all, fixture, framing, hostile_capture, hostile_json_header, ladders, outline,
+    render, texts_of_class, HOSTILE_IF,
 };
-use pcap_file::pcapng::{PcapNgBlock, PcapNgWriter};
-use pcap_file::DataLink;
 
 fn expected() -> serde_json::Value {
     let text = std::fs::read_to_string(fixture("expected.json")).unwrap();
@@ -135,6 +129,68 @@ fn ladders_draw_the_fixture_facts() {
     assert!(checked >= 9, "only {checked} connections checked");
 }
 
+/// The part of the page from the start of element `id` to the end of its article.
+fn article<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no element {id}"));
+    let end = start + html[start..].find("</article>").unwrap();
+    &html[start..end]
+}
+
+/// Every framing fixture: each direction's map has one box per segment and per message,
+/// and exactly as many coalescing segments, split and coalesced messages highlighted as
+/// the fixture's facts (fixtures/expected.json, from the programs' send logs and tshark).
+#[test]
+fn stream_maps_draw_the_fixture_facts() {
+    let exp = expected();
+    let mut checked = 0;
+    for (name, facts) in exp.as_object().unwrap() {
+        let Some(spec) = facts.get("framing").and_then(|v| v.as_str()) else {
+            continue;
+        };
+        let p = render(vec![fixture(name)], |c| framing(c, spec));
+        for dir in ["orig", "resp"] {
+            let f = &facts["streams"][dir];
+            let a = article(&p.html, &format!("s1-{dir}"));
+            let want = |k: &str| f[k].as_u64().unwrap() as usize;
+            assert_eq!(
+                count(a, "g", "seg"),
+                want("segments"),
+                "{name} {dir} segments"
+            );
+            assert_eq!(
+                count(a, "g", "msg"),
+                want("messages"),
+                "{name} {dir} messages"
+            );
+            assert_eq!(
+                count_all(a, "g", &["seg", "coal"]),
+                want("coalescing_segments"),
+                "{name} {dir} coalescing segments"
+            );
+            assert_eq!(
+                count_all(a, "g", &["msg", "split"]),
+                want("split_messages"),
+                "{name} {dir} split"
+            );
+            assert_eq!(
+                count_all(a, "g", &["msg", "coal"]),
+                want("coalesced_messages"),
+                "{name} {dir} coalesced"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 10, "five framing fixtures, two directions each");
+}
+
+#[test]
+fn outline_of_frame_lines_matches_golden() {
+    let p = render(vec![fixture("frame_lines.pcap")], |c| framing(c, "line"));
+    golden("frame_lines.outline.txt", &outline(&p.html));
+}
+
 /// The bridge fixture: one lane per learned MAC, learned at the frames the facts give.
 #[test]
 fn mac_lanes_follow_the_bridge_facts() {
@@ -236,51 +292,7 @@ fn page_is_self_contained() {
     assert!(p.html.contains("@media print"));
 }
 
-const HOSTILE_IF: &str = "eth<script>console.log(\"XSS-IFNAME\")</script>\"'&";
-
-/// A pcapng whose interface name is markup, written under a file name that is markup, and
-/// cut in the middle of a block so the damage warning quotes the path.
-fn hostile_capture(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("<img src=x onerror=console.log('XSS-FILE')>.pcapng");
-    let mut w = PcapNgWriter::new(File::create(&path).unwrap()).unwrap();
-    w.write_block(
-        &InterfaceDescriptionBlock {
-            linktype: DataLink::ETHERNET,
-            snaplen: 0xffff,
-            options: vec![InterfaceDescriptionOption::IfName(Cow::Borrowed(
-                HOSTILE_IF,
-            ))],
-        }
-        .into_block(),
-    )
-    .unwrap();
-    let mut frame = Vec::new();
-    etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-        .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
-        .tcp(40000, 80, 1000, 64240)
-        .syn()
-        .write(&mut frame, b"")
-        .unwrap();
-    w.write_block(
-        &EnhancedPacketBlock {
-            interface_id: 0,
-            timestamp: Duration::from_secs(1_700_000_000),
-            original_len: frame.len() as u32,
-            data: Cow::Borrowed(&frame),
-            options: vec![],
-        }
-        .into_block(),
-    )
-    .unwrap();
-    drop(w);
-    // A truncated second block: a damage warning naming the file.
-    let mut bytes = std::fs::read(&path).unwrap();
-    bytes.extend_from_slice(&[6, 0, 0, 0, 200, 0, 0, 0, 1, 2, 3]);
-    std::fs::write(&path, bytes).unwrap();
-    path
-}
-
-pub fn hostile_page() -> (tempfile::TempDir, html_support::Page) {
+fn hostile_page() -> (tempfile::TempDir, html_support::Page) {
     let dir = tempfile::tempdir().unwrap();
     let path = hostile_capture(dir.path());
     (dir, render(vec![path], |_| {}))
@@ -307,5 +319,27 @@ fn capture_strings_are_escaped() {
         "eth&lt;script&gt;console.log(&quot;XSS-IFNAME&quot;)&lt;/script&gt;&quot;'&amp;"
     ));
     // Every element is well nested: nothing broke out of its attribute or text.
+    outline(&p.html);
+}
+
+#[test]
+fn json_header_fields_are_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = hostile_json_header(dir.path());
+    let p = render(vec![path], |c| framing(c, "json-header"));
+    // The framer read the header: the name is in the report...
+    let streams = p.report.streams.as_ref().unwrap();
+    let info = streams[0].messages[0].info.as_ref().unwrap();
+    assert!(info.header.as_ref().unwrap()["file_name"].contains("<script>"));
+    // ...and on the page only as text.
+    assert_eq!(p.html.matches("<script").count(), 1, "only our own script");
+    assert!(!p.html.contains("<img"));
+    assert!(!p.html.contains("<h1>x</h1>"));
+    assert!(p
+        .html
+        .contains("&lt;script&gt;console.log(&quot;XSS-JSON&quot;)&lt;/script&gt;"));
+    assert!(p
+        .html
+        .contains("&lt;/td&gt;&lt;/tr&gt;&lt;/table&gt;&lt;h1&gt;x&lt;/h1&gt;"));
     outline(&p.html);
 }

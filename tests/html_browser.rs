@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use html_support::{count, count_all, fixture, render};
+use html_support::{
+    count, count_all, fixture, framing, hostile_capture, hostile_json_header, render,
+};
 
 fn chromium() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("NETLENS_CHROMIUM") {
@@ -170,7 +172,7 @@ fn browser_loads_the_page_without_errors() {
     // The script ran: the controls are shown and the pager counted the cards.
     assert!(
         v.dom
-            .contains("<div class=\"controls\" id=\"conn-controls\">"),
+            .contains("<div class=\"controls\" id=\"conn-controls\" data-list=\"conn-list\">"),
         "controls still hidden"
     );
     assert!(
@@ -199,34 +201,16 @@ fn browser_loads_the_page_without_errors() {
     println!("screenshot: {}", shot.display());
 }
 
-/// A page built from hostile capture strings runs no script but its own.
+/// A page built from hostile capture strings (file name, interface name, json-header
+/// fields) runs no script but its own.
 #[test]
 fn hostile_strings_do_not_run_in_the_browser() {
     let Some(bin) = chromium() else {
         return skip("no chromium found (apt-get install chromium, or set NETLENS_CHROMIUM)");
     };
     let dir = tempfile::tempdir().unwrap();
-    // Same capture as tests/html.rs: markup in the file name and the interface name.
-    let path = dir
-        .path()
-        .join("<img src=x onerror=console.log('XSS-FILE')>.pcapng");
-    let mut w =
-        pcap_file::pcapng::PcapNgWriter::new(std::fs::File::create(&path).unwrap()).unwrap();
-    use pcap_file::pcapng::blocks::interface_description::*;
-    use pcap_file::pcapng::PcapNgBlock;
-    w.write_block(
-        &InterfaceDescriptionBlock {
-            linktype: pcap_file::DataLink::ETHERNET,
-            snaplen: 0xffff,
-            options: vec![InterfaceDescriptionOption::IfName(
-                "<script>console.log('XSS-IFNAME')</script><img src=x onerror=console.log('XSS-IMG')>".into(),
-            )],
-        }
-        .into_block(),
-    )
-    .unwrap();
-    drop(w);
-    let p = render(vec![path], |_| {});
+    let files = vec![hostile_capture(dir.path()), hostile_json_header(dir.path())];
+    let p = render(files, |c| framing(c, "json-header"));
     let page = out_dir().join("hostile.html");
     std::fs::copy(&p.path, &page).unwrap();
     let v = browse(&bin, &page, &["--dump-dom".to_string()]);
@@ -239,6 +223,55 @@ fn hostile_strings_do_not_run_in_the_browser() {
         console(&v.log)
     );
     assert!(console(&v.log).is_empty(), "console: {:?}", console(&v.log));
-    assert!(v.dom.contains("XSS-IFNAME"), "the name is shown as text");
+    assert!(
+        v.dom.contains("XSS-IFNAME"),
+        "the interface name is shown as text"
+    );
+    assert!(v.dom.contains("XSS-JSON"), "the file name is shown as text");
     assert_eq!(v.dom.matches("<img").count(), 0);
+    assert_eq!(
+        v.dom.matches("<h1>").count(),
+        1,
+        "only the page's own heading"
+    );
+}
+
+/// The segment/message map of a real stream in the browser: one box per segment and per
+/// message, the coalescing segments and split/coalesced messages highlighted as the
+/// fixture's send log says (fixtures/README.md, frame_lines).
+#[test]
+fn browser_draws_the_stream_map() {
+    let Some(bin) = chromium() else {
+        return skip("no chromium found (apt-get install chromium, or set NETLENS_CHROMIUM)");
+    };
+    let p = render(vec![fixture("frame_lines.pcap")], |c| framing(c, "line"));
+    let page = out_dir().join("frame_lines.html");
+    std::fs::copy(&p.path, &page).unwrap();
+    let v = browse(&bin, &page, &["--dump-dom".to_string()]);
+    if v.dom.is_empty() {
+        return skip("chromium produced no DOM");
+    }
+    assert!(console(&v.log).is_empty(), "console: {:?}", console(&v.log));
+    // orig: 10 lines in 9 segments, 2 split, 5 coalesced, 2 coalescing segments;
+    // resp: 10 lines = 10 segments.
+    assert_eq!(count(&v.dom, "svg", "smap"), 2);
+    assert_eq!(count(&v.dom, "g", "seg"), 19);
+    assert_eq!(count(&v.dom, "g", "msg"), 20);
+    assert_eq!(count_all(&v.dom, "g", &["seg", "coal"]), 2);
+    assert_eq!(count_all(&v.dom, "g", &["msg", "split"]), 2);
+    assert_eq!(count_all(&v.dom, "g", &["msg", "coal"]), 5);
+    assert!(v.dom.contains("1–2 of 2"), "stream pager ran");
+    let shot = out_dir().join("frame_lines.png");
+    let _ = std::fs::remove_file(&shot);
+    browse(
+        &bin,
+        &page,
+        &[
+            format!("--screenshot={}", shot.display()),
+            "--window-size=1280,2600".to_string(),
+        ],
+    );
+    let png = std::fs::read(&shot).expect("screenshot written");
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000);
+    println!("screenshot: {}", shot.display());
 }

@@ -4,7 +4,17 @@
 
 #![allow(dead_code)]
 
+use std::borrow::Cow;
+use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+use pcap_file::pcapng::blocks::interface_description::{
+    InterfaceDescriptionBlock, InterfaceDescriptionOption,
+};
+use pcap_file::pcapng::{PcapNgBlock, PcapNgWriter};
+use pcap_file::DataLink;
 
 use netlens::report::Report;
 use netlens::Config;
@@ -13,6 +23,11 @@ pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
         .join(name)
+}
+
+/// `--framing SPEC` for every stream.
+pub fn framing(c: &mut Config, spec: &str) {
+    c.streams.framing = netlens::analyze::framing::FramingConfig::parse(&[spec]).unwrap();
 }
 
 /// A run's page, its JSON report read back, and where the page was written.
@@ -306,4 +321,109 @@ pub fn ladders(html: &str) -> Vec<&str> {
         rest = &rest[end..];
     }
     out
+}
+
+pub const HOSTILE_IF: &str = "eth<script>console.log(\"XSS-IFNAME\")</script>\"'&";
+
+/// A pcapng whose interface name is markup, written under a file name that is markup, and
+/// cut in the middle of a block so the damage warning quotes the path.
+pub fn hostile_capture(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("<img src=x onerror=console.log('XSS-FILE')>.pcapng");
+    let mut w = PcapNgWriter::new(File::create(&path).unwrap()).unwrap();
+    w.write_block(
+        &InterfaceDescriptionBlock {
+            linktype: DataLink::ETHERNET,
+            snaplen: 0xffff,
+            options: vec![InterfaceDescriptionOption::IfName(Cow::Borrowed(
+                HOSTILE_IF,
+            ))],
+        }
+        .into_block(),
+    )
+    .unwrap();
+    let mut frame = Vec::new();
+    etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+        .tcp(40000, 80, 1000, 64240)
+        .syn()
+        .write(&mut frame, b"")
+        .unwrap();
+    w.write_block(
+        &EnhancedPacketBlock {
+            interface_id: 0,
+            timestamp: Duration::from_secs(1_700_000_000),
+            original_len: frame.len() as u32,
+            data: Cow::Borrowed(&frame),
+            options: vec![],
+        }
+        .into_block(),
+    )
+    .unwrap();
+    drop(w);
+    // A truncated second block: a damage warning naming the file.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(&[6, 0, 0, 0, 200, 0, 0, 0, 1, 2, 3]);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// A TCP connection carrying one json-header message (4-byte LE header length, JSON
+/// header, body) whose file name is markup.
+pub fn hostile_json_header(dir: &Path) -> std::path::PathBuf {
+    let (cli, srv) = (([10, 0, 0, 1], 40000u16), ([10, 0, 0, 2], 9000u16));
+    let header = serde_json::json!({
+        "file_name": "<script>console.log(\"XSS-JSON\")</script><img src=x onerror=alert(1)>.txt",
+        "file_size": 3,
+        "note": "</td></tr></table><h1>x</h1>"
+    })
+    .to_string();
+    let mut payload = (header.len() as u32).to_le_bytes().to_vec();
+    payload.extend_from_slice(header.as_bytes());
+    payload.extend_from_slice(b"abc");
+    let path = dir.join("json_header.pcap");
+    let mut w = pcap_file::pcap::PcapWriter::new(File::create(&path).unwrap()).unwrap();
+    let (x, y) = (1000u32, 5000u32);
+    let mut t = 0u64;
+    let mut send = |from: ([u8; 4], u16),
+                    to: ([u8; 4], u16),
+                    syn: bool,
+                    fin: bool,
+                    seq: u32,
+                    ack: Option<u32>,
+                    data: &[u8]| {
+        let mut b = etherparse::PacketBuilder::ethernet2(
+            [2, 0, 0, 0, 0, from.0[3]],
+            [2, 0, 0, 0, 0, to.0[3]],
+        )
+        .ipv4(from.0, to.0, 64)
+        .tcp(from.1, to.1, seq, 64240);
+        if syn {
+            b = b.syn();
+        }
+        if fin {
+            b = b.fin();
+        }
+        if let Some(a) = ack {
+            b = b.ack(a);
+        }
+        let mut v = Vec::new();
+        b.write(&mut v, data).unwrap();
+        t += 1000;
+        w.write_packet(&pcap_file::pcap::PcapPacket::new(
+            Duration::from_micros(1_700_000_000_000_000 + t),
+            v.len() as u32,
+            &v,
+        ))
+        .unwrap();
+    };
+    send(cli, srv, true, false, x, None, b"");
+    send(srv, cli, true, false, y, Some(x + 1), b"");
+    send(cli, srv, false, false, x + 1, Some(y + 1), b"");
+    send(cli, srv, false, false, x + 1, Some(y + 1), &payload);
+    let end = x + 1 + payload.len() as u32;
+    send(srv, cli, false, false, y + 1, Some(end), b"");
+    send(cli, srv, false, true, end, Some(y + 1), b"");
+    send(srv, cli, false, true, y + 1, Some(end + 1), b"");
+    send(cli, srv, false, false, end + 1, Some(y + 2), b"");
+    path
 }

@@ -220,23 +220,11 @@ pub fn write_section(
                 p.note { "No TCP connection in the capture." }
             }
             @if totals.tcp > 0 {
-                div.controls #conn-controls hidden {
-                    label { "Find " input #f-text type="search" placeholder="address, port or id"; }
-                    label { "conn_state " (select_of("f-state", cs.conn_states.keys().map(String::as_str))) }
-                    label { "handshake " (select_of("f-hs", cs.handshake_outcomes.keys().map(String::as_str))) }
-                    label { "teardown " (select_of("f-td", cs.teardown_kinds.keys().map(String::as_str))) }
-                    label { "per page "
-                        select #f-size { option value="20" { "20" } option value="50" selected { "50" } option value="200" { "200" } }
-                    }
-                    label { "zoom "
-                        input #f-zoom type="range" min="50" max="200" step="10" value="100";
-                    }
-                    span.pager {
-                        button #p-prev type="button" { "◀ previous" }
-                        span #p-info aria-live="polite" {}
-                        button #p-next type="button" { "next ▶" }
-                    }
-                }
+                (controls("conn", "address, port or #id", &[
+                    ("state", "conn_state", cs.conn_states.keys().map(String::as_str).collect()),
+                    ("hs", "handshake", cs.handshake_outcomes.keys().map(String::as_str).collect()),
+                    ("td", "teardown", cs.teardown_kinds.keys().map(String::as_str).collect()),
+                ]))
             }
         }
     };
@@ -276,11 +264,29 @@ fn sorted_combos(combos: &HashMap<String, u64>) -> Vec<(&String, u64)> {
     v
 }
 
-fn select_of<'a>(id: &str, values: impl Iterator<Item = &'a str>) -> Markup {
+/// The filter, pager and zoom bar of a card list (`{prefix}-list`), hidden until the
+/// script shows it; `selects` are (data key, label, values).
+pub fn controls(prefix: &str, search: &str, selects: &[(&str, &str, Vec<&str>)]) -> Markup {
     html! {
-        select id=(id) {
-            option value="" { "any" }
-            @for v in values { option value=(v) { (v) } }
+        div.controls id=(format!("{prefix}-controls")) data-list=(format!("{prefix}-list")) hidden {
+            label { "Find " input type="search" placeholder=(search); }
+            @for (key, label, values) in selects {
+                label { (label) " "
+                    select data-key=(key) {
+                        option value="" { "any" }
+                        @for v in values { option value=(v) { (v) } }
+                    }
+                }
+            }
+            label { "per page "
+                select.size { option value="20" { "20" } option value="50" selected { "50" } option value="200" { "200" } }
+            }
+            label { "zoom " input.zoom type="range" min="50" max="250" step="10" value="100"; }
+            span.pager {
+                button.prev type="button" { "◀ previous" }
+                span.info id=(format!("{prefix}-info")) aria-live="polite" {}
+                button.next type="button" { "next ▶" }
+            }
         }
     }
 }

@@ -18,11 +18,12 @@
 //!   a dash pattern or a hatch, and the palette is Okabe–Ito (safe for the common colour-
 //!   vision deficiencies).
 //!
-//! Submodules: [`conns`] (connection cards, ladders, legend), [`l2`] (MAC and ARP), [`svg`]
-//! (small drawing helpers).
+//! Submodules: [`conns`] (connection cards, ladders, legend), [`streams`] (segment/message
+//! maps), [`l2`] (MAC and ARP), [`svg`] (small drawing helpers).
 
 pub mod conns;
 pub mod l2;
+pub mod streams;
 pub mod svg;
 
 use std::collections::HashMap;
@@ -70,14 +71,18 @@ pub fn write(
     spills: &mut [(&'static str, Spill)],
     opts: &HtmlOptions,
 ) -> io::Result<()> {
-    let mut entries = match spills.iter_mut().find(|(k, _)| *k == "connections") {
+    write_page(w, report, spills, opts)
+}
+
+/// The connection entries: the tracker's spill, or the report's own list.
+fn entries<'a>(report: &'a Report, spills: &'a mut [(&'static str, Spill)]) -> Entries<'a> {
+    match spills.iter_mut().find(|(k, _)| *k == "connections") {
         Some((_, s)) => Entries::Spill(s),
         None => match &report.connections {
             Some(list) => Entries::Memory(list),
             None => Entries::None,
         },
-    };
-    write_page(w, report, &mut entries, opts)
+    }
 }
 
 /// Aggregates of one pass over the connection entries, needed before the cards are drawn.
@@ -139,11 +144,12 @@ impl ConnTotals {
 fn write_page(
     w: &mut dyn Write,
     r: &Report,
-    entries: &mut Entries<'_>,
+    spills: &mut [(&'static str, Spill)],
     opts: &HtmlOptions,
 ) -> io::Result<()> {
     let mut totals = ConnTotals::default();
-    entries.for_each(&mut |e| {
+    let has_streams = streams::present(r, spills);
+    entries(r, spills).for_each(&mut |e| {
         totals.add(&e);
         Ok(())
     })?;
@@ -174,11 +180,18 @@ fn write_page(
     w.write_all(head.as_bytes())?;
     w.write_all(b"</head>\n<body>\n")?;
     w.write_all(svg::defs().into_string().as_bytes())?;
-    w.write_all(header(r, &title, &totals).into_string().as_bytes())?;
+    w.write_all(
+        header(r, &title, &totals, has_streams)
+            .into_string()
+            .as_bytes(),
+    )?;
     w.write_all(b"\n<main>\n")?;
     w.write_all(overview(r, &totals).into_string().as_bytes())?;
     if r.connection_stats.is_some() {
-        conns::write_section(w, r, entries, &totals, opts)?;
+        conns::write_section(w, r, &mut entries(r, spills), &totals, opts)?;
+    }
+    if has_streams {
+        streams::write_section(w, r, spills, opts)?;
     }
     if r.mac_table.is_some() {
         w.write_all(l2::mac_section(r, opts).into_string().as_bytes())?;
@@ -207,7 +220,7 @@ fn file_name(p: &str) -> &str {
     p.rsplit(['/', '\\']).next().unwrap_or(p)
 }
 
-fn header(r: &Report, title: &str, totals: &ConnTotals) -> Markup {
+fn header(r: &Report, title: &str, totals: &ConnTotals, has_streams: bool) -> Markup {
     html! {
         header #top {
             h1 { (title) }
@@ -217,6 +230,7 @@ fn header(r: &Report, title: &str, totals: &ConnTotals) -> Markup {
                     a href="#conns" { "TCP connections (" (totals.tcp) ")" }
                     @if totals.udp > 0 { a href="#udp" { "UDP flows (" (totals.udp) ")" } }
                 }
+                @if has_streams { a href="#streams" { "Streams" } }
                 @if r.mac_table.is_some() { a href="#mac" { "MAC table" } }
                 @if r.arp.is_some() { a href="#arp" { "ARP" } }
                 a href="#legend" { "Legend" }

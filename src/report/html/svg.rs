@@ -48,6 +48,19 @@ pub fn defs() -> Markup {
                     rect width="8" height="8" fill="#fff" {}
                     path d="M0 0L8 8M8 0L0 8" stroke="#E69F00" stroke-width="2" {}
                 }
+                // Segment/message maps: coalescing segments, split messages, gaps.
+                pattern #p-coal width="7" height="7" patternUnits="userSpaceOnUse" patternTransform="rotate(45)" {
+                    rect width="7" height="7" fill="#fbe3b0" {}
+                    line x1="0" y1="0" x2="0" y2="7" stroke="#E69F00" stroke-width="3" {}
+                }
+                pattern #p-split width="6" height="6" patternUnits="userSpaceOnUse" {
+                    rect width="6" height="6" fill="#e6f4fc" {}
+                    line x1="1.5" y1="0" x2="1.5" y2="6" stroke="#56B4E9" stroke-width="3" {}
+                }
+                pattern #p-gap width="8" height="8" patternUnits="userSpaceOnUse" {
+                    rect width="8" height="8" fill="#eee" {}
+                    path d="M0 0L8 8M8 0L0 8" stroke="#888" stroke-width="1" {}
+                }
                 pattern #vstripe width="5" height="5" patternUnits="userSpaceOnUse" {
                     rect width="5" height="5" fill="#fff" {}
                     line x1="1" y1="0" x2="1" y2="5" stroke="#56B4E9" stroke-width="2" {}
