@@ -343,3 +343,18 @@ fn json_header_fields_are_escaped() {
         .contains("&lt;/td&gt;&lt;/tr&gt;&lt;/table&gt;&lt;h1&gt;x&lt;/h1&gt;"));
     outline(&p.html);
 }
+
+/// Past the first page, cards start hidden (the browser lays out one page); every card is
+/// still in the page, and a <noscript> style shows them all without the script.
+#[test]
+fn cards_past_the_first_page_start_hidden() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = render(vec![html_support::many_refused(dir.path(), 120)], |_| {});
+    assert_eq!(count(&p.html, "article", "conn"), 120);
+    assert_eq!(ladders(&p.html).len(), 120);
+    let hidden = p.html.matches("<article class=\"conn\" hidden").count();
+    assert_eq!(hidden, 70);
+    assert!(p
+        .html
+        .contains("<noscript><style>article[hidden] { display: block; }</style></noscript>"));
+}

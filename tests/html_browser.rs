@@ -275,3 +275,38 @@ fn browser_draws_the_stream_map() {
     assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000);
     println!("screenshot: {}", shot.display());
 }
+
+/// The script pages a long list and shows the card an address names (#c100 is on the
+/// second page of 50).
+#[test]
+fn browser_pages_and_follows_links() {
+    let Some(bin) = chromium() else {
+        return skip("no chromium found (apt-get install chromium, or set NETLENS_CHROMIUM)");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let p = render(vec![html_support::many_refused(dir.path(), 120)], |_| {});
+    let page = out_dir().join("paging.html");
+    std::fs::copy(&p.path, &page).unwrap();
+    let v = browse(&bin, &page, &["--dump-dom".to_string()]);
+    if v.dom.is_empty() {
+        return skip("chromium produced no DOM");
+    }
+    assert!(console(&v.log).is_empty(), "console: {:?}", console(&v.log));
+    assert!(v.dom.contains("1–50 of 120 · page 1/3"), "pager text");
+    assert_eq!(
+        v.dom.matches("<article class=\"conn\" id=").count(),
+        50,
+        "one page shown"
+    );
+    // Following a link to connection 100.
+    let url = format!("{}#c100", page.display());
+    let v = browse(&bin, Path::new(&url), &["--dump-dom".to_string()]);
+    assert!(
+        v.dom.contains("51–100 of 120 · page 2/3"),
+        "pager moved to the card's page"
+    );
+    assert!(
+        v.dom.contains("<article class=\"conn\" id=\"c100\""),
+        "card 100 shown"
+    );
+}

@@ -427,3 +427,34 @@ pub fn hostile_json_header(dir: &Path) -> std::path::PathBuf {
     send(cli, srv, false, false, end + 1, Some(y + 2), b"");
     path
 }
+
+/// `n` refused connections (SYN, RST/ACK), one per client port from 20000.
+pub fn many_refused(dir: &Path, n: u16) -> PathBuf {
+    let path = dir.join("many.pcap");
+    let mut w = pcap_file::pcap::PcapWriter::new(File::create(&path).unwrap()).unwrap();
+    let mut t = 0u64;
+    for i in 0..n {
+        for (syn, from, to, sport, dport) in [
+            (true, [10, 0, 0, 1], [10, 0, 0, 2], 20000 + i, 80),
+            (false, [10, 0, 0, 2], [10, 0, 0, 1], 80, 20000 + i),
+        ] {
+            let b = etherparse::PacketBuilder::ethernet2(
+                [2, 0, 0, 0, 0, from[3]],
+                [2, 0, 0, 0, 0, to[3]],
+            )
+            .ipv4(from, to, 64)
+            .tcp(sport, dport, if syn { 100 } else { 0 }, 64240);
+            let b = if syn { b.syn() } else { b.rst().ack(101) };
+            let mut v = Vec::new();
+            b.write(&mut v, b"").unwrap();
+            t += 100;
+            w.write_packet(&pcap_file::pcap::PcapPacket::new(
+                Duration::from_micros(1_700_000_000_000_000 + t),
+                v.len() as u32,
+                &v,
+            ))
+            .unwrap();
+        }
+    }
+    path
+}

@@ -236,6 +236,7 @@ pub fn write_section(
     w.write_all(head.as_bytes())?;
     w.write_all(b"\n<div id=\"conn-list\">\n")?;
     let mut used: HashMap<String, u64> = HashMap::new();
+    let mut shown = 0usize;
     entries.for_each(&mut |e| {
         if e.proto != "tcp" {
             return Ok(());
@@ -246,7 +247,15 @@ pub fn write_section(
         if draw {
             *u += 1;
         }
-        let m = if draw { card(&e) } else { compact_card(&e) };
+        // Cards past the first page start hidden, as the script would hide them: the
+        // browser then lays out one page, not thousands (a <noscript> style shows all).
+        shown += 1;
+        let hide = shown > FIRST_PAGE;
+        let m = if draw {
+            card(&e, hide)
+        } else {
+            compact_card(&e, hide)
+        };
         w.write_all(m.into_string().as_bytes())?;
         w.write_all(b"\n")
     })?;
@@ -263,6 +272,9 @@ fn sorted_combos(combos: &HashMap<String, u64>) -> Vec<(&String, u64)> {
     v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     v
 }
+
+/// Cards per page before the script runs; the script's default page size (script.js).
+pub const FIRST_PAGE: usize = 50;
 
 /// The filter, pager and zoom bar of a card list (`{prefix}-list`), hidden until the
 /// script shows it; `selects` are (data key, label, values).
@@ -313,11 +325,11 @@ fn card_head(e: &ConnEntry) -> Markup {
 }
 
 /// A connection whose ladder is not drawn (beyond the budget): one line of facts.
-pub fn compact_card(e: &ConnEntry) -> Markup {
+pub fn compact_card(e: &ConnEntry, hide: bool) -> Markup {
     let outcome = e.handshake.as_ref().map_or("", |h| h.outcome.as_str());
     let kind = e.teardown.as_ref().map_or("", |t| t.kind.as_str());
     html! {
-        article.conn.compact id=(format!("c{}", e.id)) data-state=(e.conn_state) data-hs=(outcome) data-td=(kind) data-q=(format!("#{} {} {}", e.id, e.orig, e.resp)) {
+        article.conn.compact hidden[hide] id=(format!("c{}", e.id)) data-state=(e.conn_state) data-hs=(outcome) data-td=(kind) data-q=(format!("#{} {} {}", e.id, e.orig, e.resp)) {
             p {
                 (card_head(e)) " · " (history(&e.history, false))
                 " · " (n(e.orig_pkts)) "/" (n(e.resp_pkts)) " pkts · " (n(e.orig_bytes)) "/" (n(e.resp_bytes)) " bytes · frames "
@@ -329,14 +341,14 @@ pub fn compact_card(e: &ConnEntry) -> Markup {
 }
 
 /// One connection: header, facts, ladder.
-pub fn card(e: &ConnEntry) -> Markup {
+pub fn card(e: &ConnEntry, hide: bool) -> Markup {
     let h = e.handshake.as_ref();
     let t = e.teardown.as_ref();
     let outcome = h.map_or("", |h| h.outcome.as_str());
     let kind = t.map_or("", |t| t.kind.as_str());
     let q = format!("#{} {} {}", e.id, e.orig, e.resp);
     html! {
-        article.conn id=(format!("c{}", e.id)) data-state=(e.conn_state) data-hs=(outcome) data-td=(kind) data-q=(q) {
+        article.conn hidden[hide] id=(format!("c{}", e.id)) data-state=(e.conn_state) data-hs=(outcome) data-td=(kind) data-q=(q) {
             h3 { (card_head(e)) }
             dl.cf {
                 dt { "conn_state" } dd { code { (e.conn_state) } " — " (state_meaning(&e.conn_state)) }

@@ -167,6 +167,8 @@ fn write_page(
                 meta name="generator" content=(format!("netlens {}", r.netlens));
                 title { (title) }
                 style { (PreEscaped(STYLE)) }
+                // Without the script nothing pages the lists: show every card.
+                noscript { style { "article[hidden] { display: block; }" } }
             }
         }
     };

@@ -12,15 +12,15 @@
 //!
 //! Entries are read one at a time from the `streams` / `udp_flows` spills; maps are drawn
 //! for `max_maps` directions (shared among the kinds: split and coalesced, split only,
-//! coalesced only, neither, unframed), at most `max_map_segments` segments each; the page
-//! says what was left out.
+//! coalesced only, neither, unframed), at most `max_map_segments` segments each; the
+//! others are counted by kind, and the page says so.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
 
 use maud::{html, Markup};
 
-use super::conns::{controls, quotas};
+use super::conns::{controls, quotas, FIRST_PAGE};
 use super::svg::c;
 use super::{bytes, n};
 use crate::config::HtmlOptions;
@@ -113,9 +113,22 @@ pub fn write_section(
                 a href="#legend" { "Legend" } "."
             }
             @if drawn < total {
-                p.limit-note #map-limit {
-                    "Maps are drawn for " (n(drawn)) " of the " (n(total)) " stream directions (--html-max-maps "
-                    (opts.max_maps) ", shared among the kinds so every kind is drawn); the others get a one-line card."
+                div.limit-note #map-limit {
+                    p {
+                        "Maps are drawn for " (n(drawn)) " of the " (n(total)) " stream directions (--html-max-maps "
+                        (opts.max_maps) ", shared among the kinds so every kind is drawn: the rarer kinds in full, "
+                        "the first ones of each common kind). The others are only counted here; the JSON report "
+                        "(--json) and the --streams view have every one. To draw a particular stream, run again with a "
+                        "--filter that selects it or a larger --html-max-maps."
+                    }
+                    table.data.quota {
+                        thead { tr { th { "kind" } th { "directions" } th { "maps drawn" } } }
+                        tbody {
+                            @for k in &kind_names {
+                                tr { td { (k) } td.num { (n(kinds.get(*k).copied().unwrap_or(0))) } td.num { (n(quota.get(*k).copied().unwrap_or(0))) } }
+                            }
+                        }
+                    }
                 }
             }
             @if total > 0 {
@@ -130,6 +143,7 @@ pub fn write_section(
     w.write_all(head.as_bytes())?;
     w.write_all(b"\n<div id=\"stream-list\">\n")?;
     let mut used: HashMap<&'static str, u64> = HashMap::new();
+    let mut shown = 0usize;
     for_each(
         spills,
         "streams",
@@ -137,11 +151,12 @@ pub fn write_section(
         &mut |s: StreamEntry| {
             let k = kind(&s);
             let u = used.entry(k).or_insert(0);
-            let draw = *u < quota.get(k).copied().unwrap_or(0);
-            if draw {
-                *u += 1;
+            if *u >= quota.get(k).copied().unwrap_or(0) {
+                return Ok(());
             }
-            let m = stream_card(&s, draw, opts.max_map_segments);
+            *u += 1;
+            shown += 1;
+            let m = stream_card(&s, opts.max_map_segments, shown > FIRST_PAGE);
             w.write_all(m.into_string().as_bytes())?;
             w.write_all(b"\n")
         },
@@ -160,12 +175,12 @@ fn direction(s: &StreamEntry) -> (String, &str, &str) {
     }
 }
 
-fn stream_card(s: &StreamEntry, draw: bool, max_segments: usize) -> Markup {
+fn stream_card(s: &StreamEntry, max_segments: usize, hide: bool) -> Markup {
     let (dir, from, to) = direction(s);
     let st = &s.stats;
     let k = kind(s);
     html! {
-        article.stream.compact[!draw] id=(format!("s{}-{}", s.conn, s.dir)) data-kind=(k) data-q=(format!("#{} {} {}", s.conn, s.orig, s.resp)) {
+        article.stream hidden[hide] id=(format!("s{}-{}", s.conn, s.dir)) data-kind=(k) data-q=(format!("#{} {} {}", s.conn, s.orig, s.resp)) {
             h3 {
                 a href=(format!("#c{}", s.conn)) { "#" (s.conn) } " " (dir) ": " code { (from) } " → " code { (to) }
                 " " span.badge { "framing " (s.framing) }
@@ -190,10 +205,8 @@ fn stream_card(s: &StreamEntry, draw: bool, max_segments: usize) -> Markup {
             @if s.oversized_segments > 0 {
                 p.note { (n(s.oversized_segments)) " segment(s) larger than the MSS (" (s.mss.map(|m| m.to_string()).unwrap_or_default()) "): the sender's TSO/GSO or the receiver's GRO made them, so boundaries there show the NIC's offload, not the wire." }
             }
-            @if draw {
-                (map(s, max_segments))
-                (info_table(&s.messages))
-            }
+            (map(s, max_segments))
+            (info_table(&s.messages))
         }
     }
 }
