@@ -724,6 +724,26 @@ pub fn legend() -> Markup {
                     p.note { "seq and ack are relative to each side's initial sequence number (0 = the SYN); ✓ = the ack matches the handshake arithmetic, ✗ = it does not. #N is the frame number, +t the time since the connection's first packet." }
                 }
                 figure {
+                    figcaption { "Segment/message maps" }
+                    svg.smap.legend-map viewBox="0 0 520 150" width="520" height="150" role="img" aria-label="map legend" {
+                        g.seg { rect x="4" y="4" width="60" height="22" {} }
+                        text.rowl x="74" y="19" { "segment (a first transmission; #frame inside)" }
+                        g.seg.coal { rect x="4" y="32" width="60" height="22" {} }
+                        text.rowl x="74" y="47" { "coalescing segment: bytes of 2+ messages (orange hatch, thick)" }
+                        g.msg { rect x="4" y="60" width="60" height="22" {} }
+                        text.rowl x="74" y="75" { "message, one segment to itself (pale green)" }
+                        g.msg.split { rect x="4" y="88" width="60" height="22" {} }
+                        text.rowl x="74" y="103" { "split message: in 2+ segments (blue stripes)" }
+                        g.msg.coal { rect x="4" y="116" width="60" height="22" {} }
+                        text.rowl x="74" y="131" { "coalesced message: shares a segment (purple dashes)" }
+                    }
+                    p.note {
+                        "A dashed vertical line is a message boundary; a grey cross-hatched band is a gap (bytes never seen); "
+                        "a dashed segment outline is larger than the MSS (offload). Widths grow with the byte count, "
+                        "each piece at least " (super::streams::MIN_PIECE) " px wide."
+                    }
+                }
+                figure {
                     figcaption { "conn_state (Zeek)" }
                     table.data.legend {
                         @for (k, m) in CONN_STATES { tr { td { code { (k) } } td { (m) } } }
