@@ -358,3 +358,49 @@ fn cards_past_the_first_page_start_hidden() {
         .html
         .contains("<noscript><style>article[hidden] { display: block; }</style></noscript>"));
 }
+
+/// Every in-page link (`href="#..."`) names an element of the page: connection cards link
+/// to their maps and maps to their cards, also when caps leave some out.
+#[test]
+fn in_page_links_resolve() {
+    let cases: Vec<(Vec<std::path::PathBuf>, usize, usize)> = vec![
+        (vec![fixture("frame_lines.pcap")], 2000, 300),
+        (
+            vec![
+                fixture("frame_len32le_nagle.pcap"),
+                fixture("udp_exchange.pcap"),
+            ],
+            2000,
+            300,
+        ),
+        (vec![fixture("tcp_reused_tuple.pcap")], 1, 2),
+    ];
+    for (files, ladders_cap, maps_cap) in cases {
+        let p = render(files, |c| {
+            framing(c, "line");
+            c.html_options.max_ladders = ladders_cap;
+            c.html_options.max_maps = maps_cap;
+        });
+        let ids: std::collections::HashSet<String> = html_support::tokens(&p.html)
+            .into_iter()
+            .filter_map(|t| match t {
+                html_support::Tok::Start(tag) => tag.attr("id").map(str::to_string),
+                _ => None,
+            })
+            .collect();
+        let mut links = 0;
+        for t in html_support::tokens(&p.html) {
+            if let html_support::Tok::Start(tag) = t {
+                if let Some(h) = tag.attr("href").and_then(|h| h.strip_prefix('#')) {
+                    assert!(ids.contains(h), "link to #{h} has no target");
+                    links += 1;
+                }
+            }
+        }
+        assert!(links > 5);
+    }
+    let p = render(vec![fixture("frame_lines.pcap")], |c| framing(c, "line"));
+    let card = article(&p.html, "c1");
+    assert!(card.contains("href=\"#s1-orig\"") && card.contains("href=\"#s1-resp\""));
+    assert!(article(&p.html, "s1-orig").contains("href=\"#c1\""));
+}

@@ -182,6 +182,7 @@ pub fn write_section(
     r: &Report,
     entries: &mut Entries<'_>,
     totals: &ConnTotals,
+    plan: &super::streams::Plan,
     opts: &HtmlOptions,
 ) -> io::Result<()> {
     let cs = r.connection_stats.clone().unwrap_or_default();
@@ -251,10 +252,11 @@ pub fn write_section(
         // browser then lays out one page, not thousands (a <noscript> style shows all).
         shown += 1;
         let hide = shown > FIRST_PAGE;
+        let maps = plan.maps_of(e.id);
         let m = if draw {
-            card(&e, hide)
+            card(&e, hide, maps)
         } else {
-            compact_card(&e, hide)
+            compact_card(&e, hide, maps)
         };
         w.write_all(m.into_string().as_bytes())?;
         w.write_all(b"\n")
@@ -325,7 +327,7 @@ fn card_head(e: &ConnEntry) -> Markup {
 }
 
 /// A connection whose ladder is not drawn (beyond the budget): one line of facts.
-pub fn compact_card(e: &ConnEntry, hide: bool) -> Markup {
+pub fn compact_card(e: &ConnEntry, hide: bool, maps: (bool, bool)) -> Markup {
     let outcome = e.handshake.as_ref().map_or("", |h| h.outcome.as_str());
     let kind = e.teardown.as_ref().map_or("", |t| t.kind.as_str());
     html! {
@@ -335,13 +337,14 @@ pub fn compact_card(e: &ConnEntry, hide: bool) -> Markup {
                 " · " (n(e.orig_pkts)) "/" (n(e.resp_pkts)) " pkts · " (n(e.orig_bytes)) "/" (n(e.resp_bytes)) " bytes · frames "
                 (e.first_frame) "–" (e.last_frame) " · " (format!("{:.3}", e.duration_s)) " s"
                 @if let Some(a) = &e.anomalies { @let list = anomalies(a); @if !list.is_empty() { " · " span.bad { (list) } } }
+                (map_links(e.id, maps))
             }
         }
     }
 }
 
 /// One connection: header, facts, ladder.
-pub fn card(e: &ConnEntry, hide: bool) -> Markup {
+pub fn card(e: &ConnEntry, hide: bool, maps: (bool, bool)) -> Markup {
     let h = e.handshake.as_ref();
     let t = e.teardown.as_ref();
     let outcome = h.map_or("", |h| h.outcome.as_str());
@@ -383,9 +386,18 @@ pub fn card(e: &ConnEntry, hide: bool) -> Markup {
                     @let list = anomalies(a);
                     @if !list.is_empty() { dt { "anomalies" } dd.bad { (list) } }
                 }
+                @if maps.0 || maps.1 { dt { "streams" } dd { (map_links(e.id, maps)) } }
             }
             (ladder(e))
         }
+    }
+}
+
+/// Links to the connection's segment/message maps.
+fn map_links(id: u64, maps: (bool, bool)) -> Markup {
+    html! {
+        @if maps.0 { " " a.maplink href=(format!("#s{id}-orig")) { "orig → resp map" } }
+        @if maps.1 { " " a.maplink href=(format!("#s{id}-resp")) { "resp → orig map" } }
     }
 }
 

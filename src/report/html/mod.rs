@@ -149,6 +149,12 @@ fn write_page(
 ) -> io::Result<()> {
     let mut totals = ConnTotals::default();
     let has_streams = streams::present(r, spills);
+    // Which maps are drawn, before the connection cards that link to them.
+    let plan = if has_streams {
+        streams::plan(r, spills, opts)?
+    } else {
+        streams::Plan::default()
+    };
     entries(r, spills).for_each(&mut |e| {
         totals.add(&e);
         Ok(())
@@ -190,10 +196,10 @@ fn write_page(
     w.write_all(b"\n<main>\n")?;
     w.write_all(overview(r, &totals).into_string().as_bytes())?;
     if r.connection_stats.is_some() {
-        conns::write_section(w, r, &mut entries(r, spills), &totals, opts)?;
+        conns::write_section(w, r, &mut entries(r, spills), &totals, &plan, opts)?;
     }
     if has_streams {
-        streams::write_section(w, r, spills, opts)?;
+        streams::write_section(w, r, spills, &plan, opts)?;
     }
     if r.mac_table.is_some() {
         w.write_all(l2::mac_section(r, opts).into_string().as_bytes())?;

@@ -15,7 +15,7 @@
 //! coalesced only, neither, unframed), at most `max_map_segments` segments each; the
 //! others are counted by kind, and the page says so.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 
 use maud::{html, Markup};
@@ -74,27 +74,74 @@ pub fn present(r: &Report, spills: &[(&'static str, Spill)]) -> bool {
     spills.iter().any(|(k, _)| *k == "streams") || r.streams.is_some()
 }
 
-/// Writes the `#streams` section.
-pub fn write_section(
-    w: &mut dyn Write,
+/// Which stream directions get a map: decided before any section is written, so the
+/// connection cards can link to the maps. `drawn` holds at most `max_maps` keys.
+#[derive(Default)]
+pub struct Plan {
+    kinds: HashMap<String, u64>,
+    quota: HashMap<String, u64>,
+    total: u64,
+    /// (connection id, direction is orig) of every map drawn.
+    pub drawn: HashSet<(u64, bool)>,
+}
+
+impl Plan {
+    /// The maps drawn for connection `id`: (orig, resp).
+    pub fn maps_of(&self, id: u64) -> (bool, bool) {
+        (
+            self.drawn.contains(&(id, true)),
+            self.drawn.contains(&(id, false)),
+        )
+    }
+}
+
+/// Two passes over the stream entries: counts per kind, then the first ones of each kind
+/// within its share of the budget.
+pub fn plan(
     r: &Report,
     spills: &mut [(&'static str, Spill)],
     opts: &HtmlOptions,
-) -> io::Result<()> {
-    // Pass 1: how many of each kind, for the budget and the filter.
-    let mut kinds: HashMap<String, u64> = HashMap::new();
-    let mut total = 0u64;
+) -> io::Result<Plan> {
+    let mut p = Plan::default();
     for_each(
         spills,
         "streams",
         r.streams.as_deref(),
         &mut |s: StreamEntry| {
-            total += 1;
-            *kinds.entry(kind(&s).to_string()).or_insert(0) += 1;
+            p.total += 1;
+            *p.kinds.entry(kind(&s).to_string()).or_insert(0) += 1;
             Ok(())
         },
     )?;
-    let quota = quotas(&kinds, opts.max_maps as u64);
+    p.quota = quotas(&p.kinds, opts.max_maps as u64);
+    let mut used: HashMap<&'static str, u64> = HashMap::new();
+    let (quota, drawn) = (&p.quota, &mut p.drawn);
+    for_each(
+        spills,
+        "streams",
+        r.streams.as_deref(),
+        &mut |s: StreamEntry| {
+            let k = kind(&s);
+            let u = used.entry(k).or_insert(0);
+            if *u < quota.get(k).copied().unwrap_or(0) {
+                *u += 1;
+                drawn.insert((s.conn, s.dir == "orig"));
+            }
+            Ok(())
+        },
+    )?;
+    Ok(p)
+}
+
+/// Writes the `#streams` section: the maps `plan` chose.
+pub fn write_section(
+    w: &mut dyn Write,
+    r: &Report,
+    spills: &mut [(&'static str, Spill)],
+    plan: &Plan,
+    opts: &HtmlOptions,
+) -> io::Result<()> {
+    let (kinds, quota, total) = (&plan.kinds, &plan.quota, plan.total);
     let drawn: u64 = quota.values().sum();
     let mut kind_names: Vec<&str> = kinds.keys().map(String::as_str).collect();
     kind_names.sort_unstable();
@@ -142,19 +189,15 @@ pub fn write_section(
         .ok_or_else(|| io::Error::other("unexpected section markup"))?;
     w.write_all(head.as_bytes())?;
     w.write_all(b"\n<div id=\"stream-list\">\n")?;
-    let mut used: HashMap<&'static str, u64> = HashMap::new();
     let mut shown = 0usize;
     for_each(
         spills,
         "streams",
         r.streams.as_deref(),
         &mut |s: StreamEntry| {
-            let k = kind(&s);
-            let u = used.entry(k).or_insert(0);
-            if *u >= quota.get(k).copied().unwrap_or(0) {
+            if !plan.drawn.contains(&(s.conn, s.dir == "orig")) {
                 return Ok(());
             }
-            *u += 1;
             shown += 1;
             let m = stream_card(&s, opts.max_map_segments, shown > FIRST_PAGE);
             w.write_all(m.into_string().as_bytes())?;
