@@ -1,8 +1,9 @@
 //! The connection part of the page: one card per TCP connection with its ladder diagram
 //! (handshake and teardown as the textbook draws them: the originator's time line on the
 //! left, the responder's on the right, one slanted arrow per segment labelled with its
-//! flags, relative seq/ack, length and frame number), its Zeek `conn_state` and `history`;
-//! a capped table of UDP flows; and the legend of states, history letters and arrows.
+//! flags, relative seq/ack, length and frame number), its Zeek `conn_state` and `history`
+//! and links to its stream maps; a capped table of UDP flows; and the legend of states,
+//! history letters and arrows.
 //!
 //! Cards are rendered one connection at a time from [`Entries`] and written at once, so
 //! memory does not grow with the number of connections. Ladders are drawn for the first
@@ -261,11 +262,7 @@ pub fn write_section(
         w.write_all(m.into_string().as_bytes())?;
         w.write_all(b"\n")
     })?;
-    w.write_all(b"</div>\n</section>\n")?;
-    if totals.udp > 0 {
-        write_udp(w, entries, totals, opts)?;
-    }
-    Ok(())
+    w.write_all(b"</div>\n</section>\n")
 }
 
 /// Combinations, most connections first.
@@ -386,7 +383,7 @@ pub fn card(e: &ConnEntry, hide: bool, maps: (bool, bool)) -> Markup {
                     @let list = anomalies(a);
                     @if !list.is_empty() { dt { "anomalies" } dd.bad { (list) } }
                 }
-                @if maps.0 || maps.1 { dt { "streams" } dd { (map_links(e.id, maps)) } }
+                @if maps.0 || maps.1 { dt { "streams" } dd { "segment/message " (map_links(e.id, maps)) } }
             }
             (ladder(e))
         }
@@ -396,8 +393,9 @@ pub fn card(e: &ConnEntry, hide: bool, maps: (bool, bool)) -> Markup {
 /// Links to the connection's segment/message maps.
 fn map_links(id: u64, maps: (bool, bool)) -> Markup {
     html! {
-        @if maps.0 { " " a.maplink href=(format!("#s{id}-orig")) { "orig → resp map" } }
-        @if maps.1 { " " a.maplink href=(format!("#s{id}-resp")) { "resp → orig map" } }
+        @if maps.0 || maps.1 { " · maps:" }
+        @if maps.0 { " " a.maplink href=(format!("#s{id}-orig")) title="segment/message map of the originator's bytes" { "orig→resp" } }
+        @if maps.1 { " " a.maplink href=(format!("#s{id}-resp")) title="segment/message map of the responder's bytes" { "resp→orig" } }
     }
 }
 
@@ -656,7 +654,8 @@ pub fn ladder(e: &ConnEntry) -> Markup {
     }
 }
 
-fn write_udp(
+/// Writes the `#udp` section: the first `max_rows` UDP flows.
+pub fn write_udp(
     w: &mut dyn Write,
     entries: &mut Entries<'_>,
     totals: &ConnTotals,

@@ -201,6 +201,9 @@ fn write_page(
     if has_streams {
         streams::write_section(w, r, spills, &plan, opts)?;
     }
+    if r.connection_stats.is_some() && totals.udp > 0 {
+        conns::write_udp(w, &mut entries(r, spills), &totals, opts)?;
+    }
     if r.mac_table.is_some() {
         w.write_all(l2::mac_section(r, opts).into_string().as_bytes())?;
     }
@@ -236,9 +239,9 @@ fn header(r: &Report, title: &str, totals: &ConnTotals, has_streams: bool) -> Ma
                 a href="#overview" { "Overview" }
                 @if r.connection_stats.is_some() {
                     a href="#conns" { "TCP connections (" (totals.tcp) ")" }
-                    @if totals.udp > 0 { a href="#udp" { "UDP flows (" (totals.udp) ")" } }
                 }
                 @if has_streams { a href="#streams" { "Streams" } }
+                @if r.connection_stats.is_some() && totals.udp > 0 { a href="#udp" { "UDP flows (" (totals.udp) ")" } }
                 @if r.mac_table.is_some() { a href="#mac" { "MAC table" } }
                 @if r.arp.is_some() { a href="#arp" { "ARP" } }
                 a href="#legend" { "Legend" }
