@@ -326,7 +326,7 @@ fn capture_strings_are_escaped() {
 fn json_header_fields_are_escaped() {
     let dir = tempfile::tempdir().unwrap();
     let path = hostile_json_header(dir.path());
-    let p = render(vec![path], |c| framing(c, "json-header"));
+    let p = render(vec![path], |c| framing(c, "9000=json-header"));
     // The framer read the header: the name is in the report...
     let streams = p.report.streams.as_ref().unwrap();
     let info = streams[0].messages[0].info.as_ref().unwrap();
@@ -341,6 +341,11 @@ fn json_header_fields_are_escaped() {
     assert!(p
         .html
         .contains("&lt;/td&gt;&lt;/tr&gt;&lt;/table&gt;&lt;h1&gt;x&lt;/h1&gt;"));
+    // Payload bytes quoted by auto framing's reason (its first 16 bytes): text only.
+    assert!(streams
+        .iter()
+        .any(|s| s.framing_reason.contains("\\x01\\x02<script>consol")));
+    assert!(p.html.contains("\\x01\\x02&lt;script&gt;consol"));
     outline(&p.html);
 }
 

@@ -210,7 +210,7 @@ fn hostile_strings_do_not_run_in_the_browser() {
     };
     let dir = tempfile::tempdir().unwrap();
     let files = vec![hostile_capture(dir.path()), hostile_json_header(dir.path())];
-    let p = render(files, |c| framing(c, "json-header"));
+    let p = render(files, |c| framing(c, "9000=json-header"));
     let page = out_dir().join("hostile.html");
     std::fs::copy(&p.path, &page).unwrap();
     let v = browse(&bin, &page, &["--dump-dom".to_string()]);
@@ -228,6 +228,10 @@ fn hostile_strings_do_not_run_in_the_browser() {
         "the interface name is shown as text"
     );
     assert!(v.dom.contains("XSS-JSON"), "the file name is shown as text");
+    assert!(
+        v.dom.contains("\\x01\\x02&lt;script&gt;consol"),
+        "the payload is shown as text"
+    );
     assert_eq!(v.dom.matches("<img").count(), 0);
     assert_eq!(
         v.dom.matches("<h1>").count(),

@@ -425,6 +425,23 @@ pub fn hostile_json_header(dir: &Path) -> std::path::PathBuf {
     send(cli, srv, false, true, end, Some(y + 1), b"");
     send(srv, cli, false, true, y + 1, Some(end + 1), b"");
     send(cli, srv, false, false, end + 1, Some(y + 2), b"");
+    // A second connection whose binary payload carries markup: auto framing quotes its
+    // first bytes in the framing reason.
+    let (cli2, srv2) = (([10, 0, 0, 1], 40001u16), ([10, 0, 0, 2], 7000u16));
+    let data = b"\x01\x02<script>console.log('XSS-PAYLOAD')</script>";
+    send(cli2, srv2, true, false, x, None, b"");
+    send(srv2, cli2, true, false, y, Some(x + 1), b"");
+    send(cli2, srv2, false, false, x + 1, Some(y + 1), b"");
+    send(cli2, srv2, false, false, x + 1, Some(y + 1), data);
+    send(
+        srv2,
+        cli2,
+        false,
+        false,
+        y + 1,
+        Some(x + 1 + data.len() as u32),
+        b"",
+    );
     path
 }
 
