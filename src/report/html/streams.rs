@@ -398,8 +398,23 @@ fn map(s: &StreamEntry, max_segments: usize) -> Markup {
         .max()
         .unwrap_or(0)
         .max(if cut_segments { 0 } else { s.stream_len });
-    let msgs: Vec<&MessageEntry> = s.messages.iter().filter(|m| m.offset < end).collect();
-    let gaps: Vec<&GapEntry> = s.gaps.iter().filter(|g| g.offset < end).collect();
+    // Messages are capped like segments (thousands of tiny messages can share a few
+    // segments): the map then ends where the last drawn message ends.
+    let mut msgs: Vec<&MessageEntry> = s.messages.iter().filter(|m| m.offset < end).collect();
+    msgs.sort_by_key(|m| (m.offset, m.index));
+    let cut_messages = msgs.len() > max_segments;
+    msgs.truncate(max_segments);
+    let end = match msgs.last() {
+        Some(m) if cut_messages => end.min(m.offset + m.len),
+        _ => end,
+    };
+    segs.retain(|x| x.offset < end);
+    let gaps: Vec<&GapEntry> = s
+        .gaps
+        .iter()
+        .filter(|g| g.offset < end)
+        .take(max_segments)
+        .collect();
     let mut bounds = vec![0, end];
     for x in &segs {
         bounds.push(x.offset);
@@ -422,7 +437,8 @@ fn map(s: &StreamEntry, max_segments: usize) -> Markup {
         seg_y + row_h + 22.0
     };
     let width = sc.end() + 70.0;
-    let more_msgs = s.messages.iter().any(|m| m.offset + m.len > end) || s.lists_cut.is_some();
+    let more_msgs =
+        cut_messages || s.messages.iter().any(|m| m.offset + m.len > end) || s.lists_cut.is_some();
     html! {
         div.scroll {
             svg.smap viewBox=(format!("0 0 {} {}", c(width), c(height))) width=(c(width)) height=(c(height)) role="img"
@@ -463,7 +479,8 @@ fn map(s: &StreamEntry, max_segments: usize) -> Markup {
         }
         @if cut_segments || more_msgs {
             p.limit-note {
-                "Drawn: the first " (n(segs.len() as u64)) " of " (n(s.stats.segments)) " segments (up to offset " (n(end)) ")"
+                "Drawn: the first " (n(segs.len() as u64)) " of " (n(s.stats.segments)) " segments and "
+                (n(msgs.len() as u64)) " of " (n(s.stats.messages + s.stats.incomplete_messages)) " messages (up to offset " (n(end)) ")"
                 @if let Some(cut) = &s.lists_cut { "; the report lists " (n(s.segments.len() as u64)) " segments and " (n(s.messages.len() as u64)) " messages (--max-list " (cut.cap) ")" }
                 "."
             }
@@ -654,6 +671,46 @@ mod tests {
         // Between boundaries: linear.
         let mid = sc.x(728);
         assert!((mid - (xs[1] + xs[2]) / 2.0).abs() < 0.01);
+    }
+
+    /// Thousands of 1-byte messages in two segments: the map draws at most the cap of
+    /// messages and says so.
+    #[test]
+    fn messages_are_capped_like_segments() {
+        let mut s = StreamEntry {
+            conn: 1,
+            dir: "orig".into(),
+            stream_len: 3000,
+            ..StreamEntry::default()
+        };
+        for (frame, offset) in [(5u64, 0u64), (6, 1500)] {
+            s.segments.push(SegmentEntry {
+                frame,
+                offset,
+                len: 1500,
+                ..SegmentEntry::default()
+            });
+        }
+        for i in 0..3000 {
+            s.messages.push(MessageEntry {
+                index: i,
+                offset: i,
+                len: 1,
+                segments: vec![if i < 1500 { 5 } else { 6 }],
+                coalesced: true,
+                ..MessageEntry::default()
+            });
+        }
+        s.stats.messages = 3000;
+        s.stats.segments = 2;
+        let m = map(&s, 50).into_string();
+        assert_eq!(m.matches("<g class=\"msg").count(), 50);
+        assert_eq!(
+            m.matches("<g class=\"seg").count(),
+            1,
+            "the second segment is past the cut"
+        );
+        assert!(m.contains("50 of 3,000 messages"));
     }
 
     #[test]

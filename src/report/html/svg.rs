@@ -44,10 +44,6 @@ pub fn defs() -> Markup {
                     rect width="6" height="6" fill="#fff" {}
                     circle cx="3" cy="3" r="1.6" fill="#CC79A7" {}
                 }
-                pattern #cross width="8" height="8" patternUnits="userSpaceOnUse" {
-                    rect width="8" height="8" fill="#fff" {}
-                    path d="M0 0L8 8M8 0L0 8" stroke="#E69F00" stroke-width="2" {}
-                }
                 // Segment/message maps: coalescing segments, split messages, gaps.
                 pattern #p-coal width="7" height="7" patternUnits="userSpaceOnUse" patternTransform="rotate(45)" {
                     rect width="7" height="7" fill="#fbe3b0" {}
