@@ -63,10 +63,16 @@ pub fn mac_section(r: &Report, opts: &HtmlOptions) -> Markup {
                 "address, then floods broadcast, multicast and unknown destinations and forwards frames to learned ones. "
                 "Aging " (m.aging_s) " s; " (n(m.totals.in_table)) " of " (n(m.table_size)) " table entries in use at the end."
             }
-            (totals_bar(m))
-            (lanes(r, m))
-            (events(r, m, opts.max_rows))
-            (entries(r, m, opts.max_rows))
+            @if m.totals.frames > 0 {
+                (totals_bar(m))
+            } @else {
+                p.note { "No Ethernet frame with both addresses: the switch made no decision." }
+            }
+            @if !m.entries.is_empty() {
+                (lanes(r, m))
+                (events(r, m, opts.max_rows))
+                (entries(r, m, opts.max_rows))
+            }
             @if m.ports.len() > 1 {
                 h3 { "Switch ports" }
                 table.data {

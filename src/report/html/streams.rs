@@ -148,16 +148,21 @@ pub fn write_section(
     let head = html! {
         section #streams {
             h2 { "TCP streams: segments and messages (" (n(total)) " directions with payload)" }
-            p.intro {
-                "One map per direction of a connection: the upper row is what TCP carried (one box per segment, "
-                "a first transmission, labelled with its frame number), the lower row what the application sent "
-                "(one box per message found by the framing), both along the same byte stream. "
-                "A vertical line marks each message boundary. A segment carrying bytes of two or more messages is "
-                span.sw.seg-coal { "coalescing" } "; a message whose bytes lie in two or more segments is "
-                span.sw.msg-split { "split" } "; a message sharing a segment with another is "
-                span.sw.msg-coal { "coalesced" } ". Widths grow with the byte count; pieces shorter than a few bytes are "
-                "drawn at a minimum width so they stay visible. Hover a box for its frame, offset, length and messages. "
-                a href="#legend" { "Legend" } "."
+            @if total == 0 {
+                p.note { "No TCP stream carried payload." }
+            }
+            @if total > 0 {
+                p.intro {
+                    "One map per direction of a connection: the upper row is what TCP carried (one box per segment, "
+                    "a first transmission, labelled with its frame number), the lower row what the application sent "
+                    "(one box per message found by the framing), both along the same byte stream. "
+                    "A vertical line marks each message boundary. A segment carrying bytes of two or more messages is "
+                    span.sw.seg-coal { "coalescing" } "; a message whose bytes lie in two or more segments is "
+                    span.sw.msg-split { "split" } "; a message sharing a segment with another is "
+                    span.sw.msg-coal { "coalesced" } ". Widths grow with the byte count; pieces shorter than a few bytes are "
+                    "drawn at a minimum width so they stay visible. Hover a box for its frame, offset, length and messages. "
+                    a href="#legend" { "Legend" } "."
+                }
             }
             @if drawn < total {
                 div.limit-note #map-limit {
