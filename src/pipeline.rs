@@ -86,10 +86,15 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
         Some(p) if !json_stdout => Some(create_output(p)?),
         _ => None,
     };
-    let mut html_file = match &config.html {
-        Some(p) => Some(create_output(p)?),
-        None => None,
-    };
+    let mut html_file =
+        match &config.html {
+            Some(p) if p.as_os_str() == "-" => return Err(Error::Usage(
+                "--html needs a file path: the page cannot share standard output with the tables"
+                    .into(),
+            )),
+            Some(p) => Some(create_output(p)?),
+            None => None,
+        };
     let mut pcap_out = match &config.write {
         Some(p) => Some(PcapOut::create(p, config.force)?),
         None => None,

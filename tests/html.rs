@@ -409,3 +409,24 @@ fn in_page_links_resolve() {
     assert!(card.contains("href=\"#s1-orig\"") && card.contains("href=\"#s1-resp\""));
     assert!(article(&p.html, "s1-orig").contains("href=\"#c1\""));
 }
+
+/// `--html -` is a usage error, and a path that cannot be written fails before reading.
+#[test]
+fn bad_html_paths_are_errors() {
+    let mut c = netlens::Config::for_files(vec![fixture("tcp_graceful.pcap")]);
+    c.html = Some("-".into());
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    match netlens::run(&c, &mut out, &mut err) {
+        Err(netlens::Error::Usage(m)) => assert!(m.contains("--html"), "{m}"),
+        other => panic!("expected a usage error, got {other:?}"),
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    c.html = Some(file.join("page.html"));
+    match netlens::run(&c, &mut out, &mut err) {
+        Err(netlens::Error::Write { path, .. }) => assert_eq!(path, file.join("page.html")),
+        other => panic!("expected a write error, got {other:?}"),
+    }
+    assert!(out.is_empty(), "nothing was written before the error");
+}
