@@ -161,6 +161,11 @@ fn write_page(
     })?;
     let title = match (&r.source.interface, r.source.path.first()) {
         (Some(i), _) => format!("netlens: live capture on {i}"),
+        (None, Some(p)) if r.source.path.len() > 1 => format!(
+            "netlens: {} and {} more file(s)",
+            file_name(p),
+            r.source.path.len() - 1
+        ),
         (None, Some(p)) => format!("netlens: {}", file_name(p)),
         _ => "netlens report".to_string(),
     };
