@@ -421,7 +421,10 @@ impl EntryStore {
     }
 
     /// Calls `f` with each entry in key order.
-    pub fn for_each<T: DeserializeOwned>(&mut self, mut f: impl FnMut(T) -> io::Result<()>) -> io::Result<()> {
+    pub fn for_each<T: DeserializeOwned>(
+        &mut self,
+        mut f: impl FnMut(T) -> io::Result<()>,
+    ) -> io::Result<()> {
         self.for_each_raw(|bytes| {
             let v: T = serde_json::from_slice(bytes).map_err(io::Error::other)?;
             f(v)?;
@@ -431,7 +434,11 @@ impl EntryStore {
 
     /// Calls `f` with at most `n` entries (all when `n` is 0) in key order, decoding only
     /// those.
-    pub fn for_first<T: DeserializeOwned>(&mut self, n: usize, mut f: impl FnMut(T) -> io::Result<()>) -> io::Result<()> {
+    pub fn for_first<T: DeserializeOwned>(
+        &mut self,
+        n: usize,
+        mut f: impl FnMut(T) -> io::Result<()>,
+    ) -> io::Result<()> {
         let mut seen = 0;
         self.for_each_raw(|bytes| {
             let v: T = serde_json::from_slice(bytes).map_err(io::Error::other)?;

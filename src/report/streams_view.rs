@@ -85,7 +85,11 @@ pub fn write(
             write_udp(w, &u, limit)
         })?;
         if o.conn.is_none() && shown_udp < udp.len() {
-            writeln!(w, "… {} more UDP flow direction(s) not shown (--json has all)", udp.len() - shown_udp)?;
+            writeln!(
+                w,
+                "… {} more UDP flow direction(s) not shown (--json has all)",
+                udp.len() - shown_udp
+            )?;
             writeln!(w)?;
         }
     }

@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
-use netlens::analyze::streams::{StreamAnalyzer, StreamKey, StreamOptions, StreamSink};
 use netlens::analyze::conns::ConnTracker;
+use netlens::analyze::streams::{StreamAnalyzer, StreamKey, StreamOptions, StreamSink};
 use netlens::analyze::{Analyzer, Ctx, Dir};
-use netlens::config::ConnOptions;
 use netlens::capture::file::{CaptureFile, DEFAULT_MAX_RECORD};
 use netlens::capture::Next;
+use netlens::config::ConnOptions;
 use netlens::dissect::{DissectOptions, Dissector};
 use netlens::report::streams::{StreamEntry, UdpFlowEntry};
 use netlens::report::Report;
