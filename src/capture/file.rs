@@ -5,7 +5,8 @@
 //! parsed by `pcap-file`; buffering is ours so that every record's byte offset is known and
 //! a record's length field is checked against `max_record` *before* the buffer grows: a
 //! length of 4 GB is damage, not an allocation. Memory is one buffer, about the size of the
-//! largest record seen (at least 1 MiB).
+//! largest record seen (at least 1 MiB); it grows only as bytes arrive, so a length field
+//! that lies (within the cap) costs what the input really holds, not what it claims.
 //!
 //! When a record cannot be read (cut short, absurd length, unparsable block) the reader
 //! returns [`Next::Damaged`] with the byte offset and stops that file: a pcap has no
@@ -106,10 +107,19 @@ impl<R: Read> Buffer<R> {
             self.len -= self.pos;
             self.pos = 0;
         }
-        if self.buf.len() < need {
-            self.buf.resize(need.next_power_of_two(), 0);
-        }
         while self.len < need {
+            if self.len == self.buf.len() {
+                // Grow by doubling as bytes actually arrive, never straight to the declared
+                // length: a record claiming the whole `--max-record` in a short file (or a
+                // pipe that ends early) then costs about what was read, not what was claimed.
+                let target = need.checked_next_power_of_two().unwrap_or(need);
+                let grown = self
+                    .buf
+                    .len()
+                    .saturating_mul(2)
+                    .clamp(MIN_BUFFER, target.max(MIN_BUFFER));
+                self.buf.resize(grown, 0);
+            }
             match self.reader.read(&mut self.buf[self.len..]) {
                 Ok(0) => {
                     self.eof = true;
@@ -187,10 +197,12 @@ impl CaptureFile {
         })?;
         let head = buf.available();
         if have < 4 {
-            return Err(Error::NotACapture {
-                path,
-                detail: format!("it is only {have} bytes long"),
-            });
+            let detail = if have == 0 {
+                "it is empty".to_string()
+            } else {
+                format!("it is only {have} bytes long")
+            };
+            return Err(Error::NotACapture { path, detail });
         }
         let magic = [head[0], head[1], head[2], head[3]];
         let max_record = max_record.max(64);
