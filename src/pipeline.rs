@@ -47,6 +47,19 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
     for (i, p) in paths.iter().enumerate() {
         files.push(CaptureFile::open(p, i as u16, config.max_record)?);
     }
+    run_captures(config, files, out, err)
+}
+
+/// Runs `config` over captures already opened, one per path of `config.input` (the paths
+/// only name the inputs in the report). Tests and fuzz targets use this to read bytes from
+/// memory ([`CaptureFile::from_reader`]) through the whole pipeline without temporary files.
+pub fn run_captures(
+    config: &Config,
+    mut files: Vec<CaptureFile>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(Report, Outcome)> {
+    let Input::Files(paths) = &config.input;
     let views = config.views.resolved();
     let json_stdout = config.json_to_stdout();
     let show_tables = !json_stdout;
