@@ -135,12 +135,40 @@ fn check_layer(l: &Value, what: &str) -> String {
     name
 }
 
+/// Every object key of `v` (but the keys of maps keyed by data), with its parent key.
+fn collect_keys(v: &Value, parent: &str, out: &mut BTreeSet<(String, String)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                // Keys that are data, not schema: link-type names and "layer: reason".
+                if !["by_link_type", "dissect_issues"].contains(&parent) {
+                    out.insert((parent.to_string(), k.clone()));
+                }
+                collect_keys(x, k, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_keys(x, parent, out)),
+        _ => {}
+    }
+}
+
 fn check_report(text: &str, what: &str, seen: &mut BTreeSet<String>) {
     let parsed: Result<netlens::report::Report, _> = serde_json::from_str(text);
     if let Err(e) = &parsed {
         panic!("{what}: report does not deserialise with deny_unknown_fields: {e}");
     }
     let v: Value = serde_json::from_str(text).expect("valid JSON");
+    // Every field written is documented in docs/report.md.
+    let docs =
+        std::fs::read_to_string(common::root().join("docs/report.md")).expect("docs/report.md");
+    let mut written = BTreeSet::new();
+    collect_keys(&v, "", &mut written);
+    for (parent, k) in &written {
+        assert!(
+            docs.contains(&format!("`{k}`")),
+            "{what}: field `{k}` (in `{parent}`) is not documented in docs/report.md"
+        );
+    }
     has_all(
         &v,
         &[
