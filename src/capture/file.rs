@@ -697,14 +697,15 @@ impl CaptureFile {
                     format!("a packet block names interface {iface_id}, which the section did not describe"),
                 );
             };
-            let secs = ticks / iface.units_per_sec;
-            let frac = ticks % iface.units_per_sec;
-            let frac_ns =
-                (u128::from(frac) * 1_000_000_000 / u128::from(iface.units_per_sec)) as i64;
-            let ts_ns = (secs as i64)
-                .saturating_add(iface.offset_s)
-                .saturating_mul(1_000_000_000)
-                .saturating_add(frac_ns);
+            // In i128 nothing here can overflow (ticks < 2^64, units >= 1, 10^9 < 2^30);
+            // the result is clamped to the range every consumer can subtract in.
+            let units = i128::from(iface.units_per_sec.max(1));
+            let ticks = i128::from(ticks);
+            let ts_ns = super::clamp_ts(
+                (ticks / units) * 1_000_000_000
+                    + (ticks % units) * 1_000_000_000 / units
+                    + i128::from(iface.offset_s) * 1_000_000_000,
+            );
             self.buf.consume(len);
             return Next::Packet(RawPacket {
                 frame,

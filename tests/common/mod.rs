@@ -273,6 +273,23 @@ pub mod ng {
         block(1, &body)
     }
 
+    /// Interface description block with options (code, value), e.g. if_tsresol (9) and
+    /// if_tsoffset (14); the end-of-options marker is added.
+    pub fn idb_with_options(link_type: u16, snaplen: u32, options: &[(u16, &[u8])]) -> Vec<u8> {
+        let mut body = Vec::new();
+        body.extend_from_slice(&link_type.to_le_bytes());
+        body.extend_from_slice(&0u16.to_le_bytes());
+        body.extend_from_slice(&snaplen.to_le_bytes());
+        for (code, value) in options {
+            body.extend_from_slice(&code.to_le_bytes());
+            body.extend_from_slice(&(value.len() as u16).to_le_bytes());
+            body.extend_from_slice(value);
+            pad4(&mut body);
+        }
+        body.extend_from_slice(&[0, 0, 0, 0]);
+        block(1, &body)
+    }
+
     /// Enhanced packet block; `ts_us` in the interface's (microsecond) units.
     pub fn epb(iface: u32, ts_us: u64, data: &[u8]) -> Vec<u8> {
         let mut body = Vec::new();
