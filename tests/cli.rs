@@ -561,3 +561,41 @@ fn unwritable_json_path_exits_1_naming_it() {
     ]);
     assert_one_sentence_error(&o, 1, bad.to_str().expect("utf-8"));
 }
+
+#[test]
+fn disk_full_is_a_clear_error_not_a_panic() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("note: /dev/full absent; disk-full test skipped");
+        return;
+    }
+    let f = fixture("frame_len32le_nagle.pcap");
+    let f = f.to_str().expect("utf-8");
+    // The JSON report onto a full disk: exit 1, one sentence naming the path.
+    let o = run(&["read", f, "--packets", "--json", "/dev/full"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("/dev/full") && err.contains("No space left"),
+        "{err}"
+    );
+    assert!(err.contains("free some space"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // Standard output onto a full disk: exit 1 with a message (unlike a closed pipe).
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("open /dev/full");
+    let o = netlens()
+        .args(["read", f, "--packets"])
+        .stdout(full)
+        .output()
+        .expect("netlens runs");
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot write output") && err.contains("No space left"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -81,3 +81,138 @@ fn extreme_pcapng_timestamps_do_not_overflow() {
         assert!(json["stats"]["duration_s"].as_f64().expect("duration") >= 0.0);
     }
 }
+
+/// Replays one input of the `dissect` fuzz target's format: a link-type selector byte,
+/// then frames each prefixed by a 2-byte little-endian length. Must match
+/// fuzz/fuzz_targets/dissect.rs.
+fn replay_dissect(bytes: &[u8]) {
+    use netlens::capture::{linktype, RawPacket};
+    use netlens::dissect::{DissectOptions, Dissector};
+    const LINK_TYPES: [u32; 14] = [
+        linktype::ETHERNET,
+        linktype::LINUX_SLL,
+        linktype::LINUX_SLL2,
+        linktype::RAW,
+        linktype::IPV4,
+        linktype::IPV6,
+        linktype::NULL,
+        linktype::LOOP,
+        linktype::NFLOG,
+        linktype::IPOIB,
+        linktype::PKTAP,
+        linktype::RAW_OPENBSD,
+        105,
+        0xffff,
+    ];
+    let Some((&sel, mut rest)) = bytes.split_first() else {
+        return;
+    };
+    let link_type = LINK_TYPES[usize::from(sel) % LINK_TYPES.len()];
+    let mut dissector = Dissector::new(DissectOptions {
+        verify_checksums: sel & 0x80 != 0,
+        ..DissectOptions::default()
+    });
+    let mut frame = 1u64;
+    let mut sink = Vec::new();
+    while rest.len() >= 2 {
+        let n = usize::from(u16::from_le_bytes([rest[0], rest[1]])).min(rest.len() - 2);
+        let data = &rest[2..2 + n];
+        rest = &rest[2 + n..];
+        let raw = RawPacket {
+            frame,
+            ts_ns: frame as i64 * 1_000_000,
+            wire_len: n as u32 + u32::from(sel & 0x40 != 0) * 100,
+            data,
+            link_type,
+            port: 0,
+            file_index: 0,
+        };
+        let p = dissector.dissect(&raw);
+        let entry = netlens::report::packets::entry(&p);
+        serde_json::to_writer(&mut sink, &entry).expect("serialises");
+        netlens::report::packets::write_line(&mut sink, &p, 0).expect("writes");
+        sink.clear();
+        frame += 1;
+    }
+}
+
+/// Every saved finding under tests/regressions/: `dissect-*` files in the dissect target's
+/// format, everything else as a capture through the whole pipeline.
+#[test]
+fn saved_findings_replay_without_panic() {
+    let dir = common::root().join("tests/regressions");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    let mut n = 0;
+    for e in entries.flatten() {
+        let path = e.path();
+        let name = common::file_name(&path);
+        if name.ends_with(".md") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).expect("readable");
+        let start = std::time::Instant::now();
+        if name.starts_with("dissect-") {
+            replay_dissect(&bytes);
+        } else {
+            pipeline(&name, &bytes);
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "{name} took {:?}",
+            start.elapsed()
+        );
+        n += 1;
+    }
+    eprintln!("replayed {n} saved findings");
+}
+
+/// A file that fails mid-read (a vanished network share, an I/O error): the frames before
+/// are kept and the read error is a damage warning with the offset, not a failed run.
+#[test]
+fn read_error_mid_file_keeps_earlier_frames() {
+    struct Failing {
+        data: Vec<u8>,
+        pos: usize,
+        fail_at: usize,
+    }
+    impl std::io::Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.pos >= self.fail_at {
+                return Err(std::io::Error::other("device went away"));
+            }
+            let n = buf.len().min(self.fail_at - self.pos).min(100);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+    let data = std::fs::read(common::fixture("tcp_graceful.pcap")).expect("fixture");
+    let recs = common::pcap_records(&data);
+    let fail_at = recs[4].start as usize + 30;
+    let file = CaptureFile::from_reader(
+        Box::new(Failing {
+            data,
+            pos: 0,
+            fail_at,
+        }),
+        "vanishing.pcap".into(),
+        0,
+        DEFAULT_MAX_RECORD,
+    )
+    .expect("header reads");
+    let mut config = netlens::Config::for_files(vec![PathBuf::from("vanishing.pcap")]);
+    config.views.packets = true;
+    config.json = Some(PathBuf::from("-"));
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let (report, _) = netlens::pipeline::run_captures(&config, vec![file], &mut out, &mut err)
+        .expect("a read error is damage, not a failed run");
+    assert_eq!(report.stats.packets, 4);
+    let w = &report.warnings[0];
+    assert_eq!(w.kind, "damaged-file");
+    assert_eq!(w.offset, Some(recs[4].start));
+    assert!(w.message.contains("device went away"), "{}", w.message);
+    assert!(w.message.contains("vanishing.pcap"), "{}", w.message);
+}
