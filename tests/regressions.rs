@@ -216,3 +216,38 @@ fn read_error_mid_file_keeps_earlier_frames() {
     assert!(w.message.contains("device went away"), "{}", w.message);
     assert!(w.message.contains("vanishing.pcap"), "{}", w.message);
 }
+
+/// A pcapng of nothing but interface blocks: every interface is kept for the report, so
+/// without a cap memory grew with the file's length. Past `MAX_INTERFACES` the file is
+/// damaged from that block on; the frames before are kept.
+#[test]
+fn interface_flood_is_capped() {
+    use netlens::capture::file::MAX_INTERFACES;
+    let frame = [0u8; 14];
+    let mut v = ng::shb();
+    v.extend(ng::idb(1, 0));
+    v.extend(ng::epb(0, 1, &frame));
+    let idb = ng::idb(1, 0);
+    let first_idb_at = v.len();
+    for _ in 1..MAX_INTERFACES + 10 {
+        v.extend_from_slice(&idb);
+    }
+    v.extend(ng::epb(0, 2, &frame));
+    let start = std::time::Instant::now();
+    let json = pipeline("idb-flood.pcapng", &v).expect("reads");
+    assert_eq!(json["stats"]["packets"], 1);
+    let w = &json["warnings"][0];
+    assert_eq!(w["kind"], "damaged-file");
+    // The block after the last interface allowed: MAX_INTERFACES - 1 more after the first.
+    let expect = first_idb_at + (MAX_INTERFACES - 1) * idb.len();
+    assert_eq!(w["offset"], expect as u64);
+    assert!(
+        w["message"].as_str().unwrap_or("").contains("interfaces"),
+        "{w}"
+    );
+    assert_eq!(
+        json["source"]["interfaces"].as_array().map(Vec::len),
+        Some(MAX_INTERFACES)
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(30));
+}

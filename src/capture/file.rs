@@ -27,6 +27,11 @@ use crate::error::{Error, Result};
 /// Largest record accepted by default (pcap record or pcapng block), in bytes.
 pub const DEFAULT_MAX_RECORD: usize = 16 << 20;
 const MIN_BUFFER: usize = 1 << 20;
+/// Most interfaces one file may declare (pcapng, all sections together). Real captures
+/// have a handful; every one is kept for the report (and by pcap-file's parser), so a file
+/// of nothing but interface blocks would otherwise grow memory with its length. Beyond the
+/// cap the file is damaged from that block on, with a warning.
+pub const MAX_INTERFACES: usize = 65_536;
 
 /// The container format of one input file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -614,6 +619,12 @@ impl CaptureFile {
                     ifaces.clear()
                 }
                 Block::InterfaceDescription(idb) => {
+                    if self.interfaces.len() >= MAX_INTERFACES {
+                        let reason = format!(
+                            "more than {MAX_INTERFACES} interfaces are declared (netlens's limit)"
+                        );
+                        return self.damage(offset, frame - 1, reason);
+                    }
                     let mut units_per_sec = 1_000_000u64;
                     let mut offset_s = 0i64;
                     let mut name = None;
