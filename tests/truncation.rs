@@ -13,9 +13,9 @@
 //!   the "not a capture" error;
 //! - flips: the frames whose records end at or before the flipped byte are unchanged.
 //!
-//! Record boundaries come from the independent walker in tests/common. Inputs are served by
-//! a reader that also varies how many bytes each `read` returns (all, 1, 7 or 4096), so the
-//! reader's buffering is exercised too.
+//! Record boundaries come from the independent walker in tests/common. Cut inputs are
+//! served by a reader that also varies how many bytes each `read` returns (all, 1, 7 or
+//! 4096), so the reader's buffering is exercised too.
 //!
 //! In debug builds (`cargo test`) the cut offsets beyond the first 512 bytes and the flips
 //! are thinned out to keep the edit-test loop fast (100 flips per file, 10 above 256 KiB);
@@ -35,10 +35,11 @@ use common::{file_name, walk, Layout};
 use netlens::capture::file::{CaptureFile, DEFAULT_MAX_RECORD};
 use netlens::capture::{Damage, Next};
 
-/// Longest any single case may take.
-const CASE_LIMIT: Duration = Duration::from_secs(5);
+/// Longest any single case may take: 5 s in release builds (the slowest case measured is
+/// about 0.1 s); debug builds run 10-20 times slower, more so on a loaded machine.
+const CASE_LIMIT: Duration = Duration::from_secs(if cfg!(debug_assertions) { 60 } else { 5 });
 /// The watchdog aborts the whole test after this long in one case (a hang).
-const HANG: Duration = Duration::from_secs(60);
+const HANG: Duration = Duration::from_secs(120);
 const FLIPS: usize = 1000;
 const SPREAD_CUTS: u64 = 200;
 const HEAD: u64 = 4096;
@@ -405,8 +406,10 @@ fn check_file(path: &Path, full: bool, dog: &Watchdog, t: &mut Tally) {
         let what = || format!("{name} bit {bit} of byte {at} flipped");
         dog.start(what);
         let start = Instant::now();
-        let got = guarded(|| read_frames(src(&data, data.len(), Some((at, bit)), case)));
-        let piped = guarded(|| run_pipeline(src(&data, data.len(), Some((at, bit)), case), case));
+        // Whole-file reads (chunk selector 0): the cuts already vary the read sizes, and
+        // byte-at-a-time reads of a megabyte file a thousand times would only cost time.
+        let got = guarded(|| read_frames(src(&data, data.len(), Some((at, bit)), 0)));
+        let piped = guarded(|| run_pipeline(src(&data, data.len(), Some((at, bit)), 0), case));
         t.time(start.elapsed(), what);
         let got = match (got, piped) {
             (Ok(g), Ok(_)) => g,
