@@ -177,9 +177,21 @@ impl History {
         }
         *mem += extra;
         let mut nb = vec![0; new_cap];
-        let start = self.end - self.len as u64;
-        for o in start..self.end {
-            nb[(o % new_cap as u64) as usize] = self.buf[(o % cap as u64) as usize];
+        // Move the valid bytes (offsets end-len..end) to their slots in the bigger ring with
+        // at most four slice copies: the old ring holds them in up to two runs, and each
+        // run lands in the new ring with at most one wrap.
+        let len = self.len.min(cap);
+        if len > 0 {
+            let start = self.end - len as u64;
+            let s = (start % cap as u64) as usize;
+            let first = (cap - s).min(len);
+            let mut dst = (start % new_cap as u64) as usize;
+            for run in [&self.buf[s..s + first], &self.buf[..len - first]] {
+                let n = run.len().min(new_cap - dst);
+                nb[dst..dst + n].copy_from_slice(&run[..n]);
+                nb[..run.len() - n].copy_from_slice(&run[n..]);
+                dst = (dst + run.len()) % new_cap;
+            }
         }
         self.buf = nb;
         true

@@ -399,31 +399,62 @@ impl EntryStore {
         self.index.is_empty()
     }
 
-    /// Calls `f` with each entry in key order.
-    pub fn for_each<T: DeserializeOwned>(
-        &mut self,
-        mut f: impl FnMut(T) -> io::Result<()>,
-    ) -> io::Result<()> {
+    /// Calls `f` with each entry's JSON bytes in key order until it returns `false`.
+    pub fn for_each_raw(&mut self, mut f: impl FnMut(&[u8]) -> io::Result<bool>) -> io::Result<()> {
         self.file.flush()?;
         self.index.sort_by_key(|&(k, p, _)| (k, p));
         let mut r = BufReader::new(self.file.get_ref().try_clone()?);
         let mut buf = Vec::new();
+        // Entries were written in completion order; reading them in key order seeks, but
+        // BufReader keeps sequential runs cheap.
         for &(_, pos, len) in &self.index {
             r.seek(SeekFrom::Start(pos))?;
             buf.resize(len as usize, 0);
             r.read_exact(&mut buf)?;
-            let v: T = serde_json::from_slice(&buf).map_err(io::Error::other)?;
-            f(v)?;
+            if !f(&buf)? {
+                break;
+            }
         }
         // Leave the shared file position at the end for further pushes.
         self.file.get_mut().seek(SeekFrom::End(0))?;
         Ok(())
     }
 
+    /// Calls `f` with each entry in key order.
+    pub fn for_each<T: DeserializeOwned>(
+        &mut self,
+        mut f: impl FnMut(T) -> io::Result<()>,
+    ) -> io::Result<()> {
+        self.for_each_raw(|bytes| {
+            let v: T = serde_json::from_slice(bytes).map_err(io::Error::other)?;
+            f(v)?;
+            Ok(true)
+        })
+    }
+
+    /// Calls `f` with at most `n` entries (all when `n` is 0) in key order, decoding only
+    /// those.
+    pub fn for_first<T: DeserializeOwned>(
+        &mut self,
+        n: usize,
+        mut f: impl FnMut(T) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let mut seen = 0;
+        self.for_each_raw(|bytes| {
+            let v: T = serde_json::from_slice(bytes).map_err(io::Error::other)?;
+            f(v)?;
+            seen += 1;
+            Ok(n == 0 || seen < n)
+        })
+    }
+
     /// The entries in key order as a JSON [`Spill`] for the report writer.
+    ///
+    /// The stored bytes are copied as they are (they were serialised from `T`), so the
+    /// entries are not decoded again.
     pub fn to_spill<T: DeserializeOwned + Serialize>(&mut self) -> io::Result<Spill> {
         let mut spill = Spill::new()?;
-        self.for_each(|v: T| spill.push(&v))?;
+        self.for_each_raw(|bytes| spill.push_raw(bytes).map(|_| true))?;
         Ok(spill)
     }
 }

@@ -42,13 +42,25 @@ pub fn write(
         streams.len()
     )?;
     writeln!(w)?;
-    streams.for_each(|s: StreamEntry| {
+    // Each stream is a table of its own: without --conn, show the first `limit` stream
+    // directions in detail and say how many more there are (the JSON has them all).
+    let detail = if o.conn.is_some() { 0 } else { o.limit };
+    streams.for_first(detail, |s: StreamEntry| {
         if o.conn.is_some_and(|c| c != s.conn) {
             return Ok(());
         }
         shown_streams += 1;
         write_stream(w, &s, limit, o.color)
     })?;
+    if o.conn.is_none() && (shown_streams as usize) < streams.len() {
+        writeln!(
+            w,
+            "… {} more stream direction(s) not shown (--limit {}; --conn ID shows one connection, --json has all)",
+            streams.len() - shown_streams as usize,
+            o.limit
+        )?;
+        writeln!(w)?;
+    }
     if o.conn.is_some() && shown_streams == 0 {
         writeln!(
             w,
@@ -64,12 +76,22 @@ pub fn write(
             udp.len()
         )?;
         writeln!(w)?;
-        udp.for_each(|u: UdpFlowEntry| {
+        let mut shown_udp = 0usize;
+        udp.for_first(detail, |u: UdpFlowEntry| {
             if o.conn.is_some_and(|c| c != u.flow) {
                 return Ok(());
             }
+            shown_udp += 1;
             write_udp(w, &u, limit)
         })?;
+        if o.conn.is_none() && shown_udp < udp.len() {
+            writeln!(
+                w,
+                "… {} more UDP flow direction(s) not shown (--json has all)",
+                udp.len() - shown_udp
+            )?;
+            writeln!(w)?;
+        }
     }
     Ok(())
 }

@@ -73,6 +73,10 @@ pub struct Table {
     free: Vec<u32>,
     heap: BinaryHeap<Reverse<(i64, u32, u32)>>,
     len: usize,
+    /// The last key looked up and its slot: bulk transfers send runs of packets on one
+    /// flow, and comparing 37 bytes is cheaper than hashing them. Cleared whenever the map
+    /// changes.
+    last: Option<(FlowKey, u32)>,
 }
 
 impl Table {
@@ -84,8 +88,15 @@ impl Table {
         self.len == 0
     }
 
-    pub fn get(&self, key: &FlowKey) -> Option<u32> {
-        self.map.get(key).copied()
+    pub fn get(&mut self, key: &FlowKey) -> Option<u32> {
+        if let Some((k, idx)) = &self.last {
+            if k == key {
+                return Some(*idx);
+            }
+        }
+        let idx = self.map.get(key).copied()?;
+        self.last = Some((*key, idx));
+        Some(idx)
     }
 
     pub fn conn_mut(&mut self, idx: u32) -> Option<&mut Conn> {
@@ -107,6 +118,7 @@ impl Table {
         self.heap.push(Reverse((conn.deadline, idx, gen)));
         self.slab[idx as usize] = Some(conn);
         self.map.insert(key, idx);
+        self.last = None;
         self.len += 1;
         self.compact();
         idx
@@ -144,6 +156,7 @@ impl Table {
     /// Removes and returns a connection.
     pub fn remove(&mut self, idx: u32) -> Option<Box<Conn>> {
         let c = self.slab.get_mut(idx as usize)?.take()?;
+        self.last = None;
         if self.map.get(&c.key) == Some(&idx) {
             self.map.remove(&c.key);
         }
