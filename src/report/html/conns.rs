@@ -6,8 +6,9 @@
 //! history letters and arrows.
 //!
 //! Cards are rendered one connection at a time from [`Entries`] and written at once, so
-//! memory does not grow with the number of connections. Ladders are drawn for the first
-//! `max_ladders` TCP connections; later cards say that theirs was not drawn.
+//! memory does not grow with the number of connections. `max_ladders` ladders are drawn,
+//! shared among the (conn_state, outcome, teardown) kinds by [`quotas`] so every kind is
+//! drawn; the other connections get a one-line card, and the page lists the shares.
 //!
 //! The ladder's vertical axis is the order of the segments, not a time scale: a handshake
 //! takes microseconds and a teardown may come minutes later, so each arrow is one row and

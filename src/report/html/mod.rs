@@ -1,19 +1,22 @@
 //! The HTML renderer (`--html PATH`): one self-contained page that draws what the tables
-//! say — overview, a ladder diagram per TCP connection, the MAC learning table as it grew
-//! and the ARP table — from the finished [`Report`], never re-analysing anything.
+//! say — overview, a ladder diagram per TCP connection, a segment/message map per stream
+//! direction, the MAC learning table as it grew and the ARP table — from the finished
+//! [`Report`], never re-analysing anything.
 //!
 //! Invariants:
 //! - One file, no network: CSS, SVG and a small script are inline; no font, image or
-//!   script is fetched. The page works without the script (every card is shown, printable);
-//!   the script only filters, pages and zooms.
+//!   script is fetched. The script only filters, pages and zooms: cards past the first
+//!   page are written `hidden` (so a browser lays out one page of thousands), and a
+//!   `<noscript>` style shows every card when scripting is off.
 //! - Everything that came from the capture (file and interface names, addresses, warning
-//!   texts, later host names and file names found in payloads) goes through maud's
-//!   escaping: the templates never write capture text with `PreEscaped`, and the script
-//!   reads data attributes and toggles `hidden`, never builds markup from page text.
-//! - Memory stays bounded: connection entries are read back one at a time from the
-//!   tracker's spill ([`Spill::for_each_entry`]) and each card is written out as soon as it
-//!   is rendered. Long lists (UDP flows, ladders beyond `--html-max-ladders`, MAC lanes)
-//!   are capped and the page says what it left out.
+//!   texts, JSON-header fields, HTTP start lines, payload bytes quoted in a framing reason)
+//!   goes through maud's escaping: the templates never write capture text with
+//!   `PreEscaped`, and the script reads data attributes and toggles `hidden`, never builds
+//!   markup from page text.
+//! - Memory stays bounded: connection and stream entries are read back one at a time from
+//!   the analyzers' spills ([`Spill::for_each_entry`]) and each card is written out as
+//!   soon as it is rendered. Long lists (ladders, maps, segments per map, UDP flows, MAC
+//!   lanes, table rows) are capped by [`HtmlOptions`] and the page says what it left out.
 //! - Colour is never the only carrier of meaning: every coloured mark also has a text label,
 //!   a dash pattern or a hatch, and the palette is Okabe–Ito (safe for the common colour-
 //!   vision deficiencies).
