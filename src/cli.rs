@@ -141,6 +141,13 @@ pub struct Opts {
     /// Most entries the simulated switch table holds (a full table stops learning).
     #[arg(long, value_name = "N", default_value_t = netlens::L2Options::default().mac_table_size)]
     pub mac_table_size: usize,
+    /// One JSON object per line as events complete (connection, handshake, arp, then a
+    /// summary); `-` = stdout, which then carries only these lines.
+    #[arg(long, value_name = "PATH")]
+    pub ndjson: Option<PathBuf>,
+    /// Write conn.log and handshakes.log in Zeek's TSV format into DIR (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub zeek_logs: Option<PathBuf>,
 }
 
 /// What the binary should do.
@@ -192,6 +199,8 @@ impl Opts {
             mac_table_size: self.mac_table_size,
             ..netlens::L2Options::default()
         };
+        c.ndjson = self.ndjson;
+        c.zeek_logs = self.zeek_logs;
         c
     }
 }

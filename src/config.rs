@@ -148,6 +148,11 @@ pub struct Config {
     pub conns: ConnOptions,
     /// Limits of the MAC-table and ARP analyzers.
     pub l2: L2Options,
+    /// `--ndjson PATH`: one JSON line per event as it completes; `-` = standard output
+    /// (which then carries only the NDJSON).
+    pub ndjson: Option<PathBuf>,
+    /// `--zeek-logs DIR`: conn.log and handshakes.log in Zeek's TSV format.
+    pub zeek_logs: Option<PathBuf>,
 }
 
 impl Config {
@@ -172,7 +177,14 @@ impl Config {
             filter: None,
             conns: ConnOptions::default(),
             l2: L2Options::default(),
+            ndjson: None,
+            zeek_logs: None,
         }
+    }
+
+    /// True when the NDJSON lines go to standard output (no tables then).
+    pub fn ndjson_to_stdout(&self) -> bool {
+        self.ndjson.as_deref() == Some(std::path::Path::new("-"))
     }
 
     /// True when the JSON document goes to standard output (no tables then).

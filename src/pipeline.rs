@@ -24,6 +24,7 @@ use crate::dissect::{DissectOptions, Dissector};
 use crate::error::{Error, Result};
 use crate::report::live::LiveDisplay;
 use crate::report::progress::Progress;
+use crate::report::sinks::Sinks;
 use crate::report::{self, json::Spill, InterfaceEntry, Report, Source as SourceEntry, Warning};
 
 /// What a finished run tells its caller beyond what it wrote.
@@ -41,6 +42,11 @@ fn output_error(e: io::Error) -> Error {
 ///
 /// Returns the report as built (the JSON document, if asked for, is already written).
 pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<(Report, Outcome)> {
+    if config.json_to_stdout() && config.ndjson_to_stdout() {
+        return Err(Error::Usage(
+            "--json - and --ndjson - cannot both write to standard output; give one a file".into(),
+        ));
+    }
     let mut source = match &config.input {
         Input::Files(paths) => {
             if paths.is_empty() {
@@ -78,7 +84,7 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
     let mut filtered_out = 0u64;
     let views = config.views.resolved();
     let json_stdout = config.json_to_stdout();
-    let show_tables = !json_stdout;
+    let show_tables = !json_stdout && !config.ndjson_to_stdout();
 
     // Output files are created before reading so a bad path fails fast.
     let mut json_file = match &config.json {
@@ -89,6 +95,7 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
         Some(p) => Some(PcapOut::create(p, config.force)?),
         None => None,
     };
+    let mut sinks = Sinks::create(config.ndjson.as_deref(), config.zeek_logs.as_deref())?;
     let mut packet_spill = if config.json.is_some() && views.packets {
         Some(Spill::new().map_err(output_error)?)
     } else {
@@ -101,7 +108,14 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
     });
     let mut analyzers: Vec<Box<dyn Analyzer>> = vec![Box::<StatsAnalyzer>::default()];
     // The connection tracker runs first: later analyzers read `ctx.conn`.
-    if views.summary || views.handshakes || views.teardowns || views.conns || views.streams {
+    // conn.log needs the tracker whatever the views.
+    if views.summary
+        || views.handshakes
+        || views.teardowns
+        || views.conns
+        || views.streams
+        || config.zeek_logs.is_some()
+    {
         let tracker = ConnTracker::new(
             &config.conns,
             config.limit,
@@ -117,7 +131,17 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
     if views.arp {
         analyzers.push(Box::new(ArpAnalyzer::new(&config.l2)));
     }
-    let mut ctx = Ctx::default();
+    let mut ctx = Ctx {
+        want_events: sinks.active(),
+        ..Ctx::default()
+    };
+    // A pipe or an interface may pause for long: its events go out at once.
+    sinks.set_eager(match &config.input {
+        Input::Live(_) => true,
+        Input::Files(paths) => paths
+            .iter()
+            .any(|p| std::fs::metadata(p).map_or(true, |m| !m.is_file())),
+    });
     let mut live = LiveDisplay::new(config.status_line && !config.quiet);
     let mut progress = match &source {
         Source::Files(f) if config.progress && !config.quiet && !json_stdout => {
@@ -150,8 +174,14 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
                 }
                 let pkt = dissector.dissect(&raw);
                 ctx.reset();
+                if ctx.want_events {
+                    sinks.saw_frame(pkt.ts_ns);
+                }
                 for a in analyzers.iter_mut() {
                     a.on_packet(&pkt, &mut ctx);
+                }
+                if ctx.want_events {
+                    sinks.write(&mut ctx.events, out)?;
                 }
                 if packet_lines {
                     let start = *t0.get_or_insert(pkt.ts_ns);
@@ -179,6 +209,9 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
             }
             Next::Idle => {
                 live.tick(err);
+                if ctx.want_events {
+                    sinks.flush(out)?;
+                }
                 if events {
                     out.flush().map_err(output_error)?;
                 }
@@ -209,6 +242,19 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
         source: describe_source(config, &source, &interfaces),
         ..Report::default()
     };
+    if ctx.want_events {
+        // Open state is finalized in bounded batches so its events stream out.
+        for a in analyzers.iter_mut() {
+            loop {
+                ctx.reset();
+                let more = a.end_events(&mut ctx);
+                sinks.write(&mut ctx.events, out)?;
+                if !more {
+                    break;
+                }
+            }
+        }
+    }
     for a in analyzers.iter_mut() {
         a.finish(&mut report);
     }
@@ -291,6 +337,7 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
     }
     warnings.extend(analyzer_warnings);
     report.warnings = warnings.clone();
+    sinks.finish(&report, out)?;
 
     if show_tables && (views.summary || !views.packets) {
         report::table::write_summary(out, &report, config.limit).map_err(output_error)?;

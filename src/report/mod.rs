@@ -16,9 +16,12 @@ pub mod l2;
 pub mod l2_view;
 pub mod ladder;
 pub mod live;
+pub mod ndjson;
 pub mod packets;
 pub mod progress;
+pub mod sinks;
 pub mod table;
+pub mod zeek;
 
 use std::collections::BTreeMap;
 
