@@ -148,6 +148,10 @@ pub struct Opts {
     /// Write conn.log and handshakes.log in Zeek's TSV format into DIR (created if missing).
     #[arg(long, value_name = "DIR")]
     pub zeek_logs: Option<PathBuf>,
+    /// Write connections.parquet and packets.parquet into DIR (needs a build with
+    /// `--features parquet`).
+    #[arg(long, value_name = "DIR")]
+    pub parquet: Option<PathBuf>,
 }
 
 /// What the binary should do.
@@ -201,6 +205,7 @@ impl Opts {
         };
         c.ndjson = self.ndjson;
         c.zeek_logs = self.zeek_logs;
+        c.parquet = self.parquet;
         c
     }
 }

@@ -153,6 +153,9 @@ pub struct Config {
     pub ndjson: Option<PathBuf>,
     /// `--zeek-logs DIR`: conn.log and handshakes.log in Zeek's TSV format.
     pub zeek_logs: Option<PathBuf>,
+    /// `--parquet DIR`: connections.parquet and packets.parquet (cargo feature `parquet`;
+    /// without it, asking for them is a usage error).
+    pub parquet: Option<PathBuf>,
 }
 
 impl Config {
@@ -179,6 +182,7 @@ impl Config {
             l2: L2Options::default(),
             ndjson: None,
             zeek_logs: None,
+            parquet: None,
         }
     }
 

@@ -95,7 +95,11 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
         Some(p) => Some(PcapOut::create(p, config.force)?),
         None => None,
     };
-    let mut sinks = Sinks::create(config.ndjson.as_deref(), config.zeek_logs.as_deref())?;
+    let mut sinks = Sinks::create(
+        config.ndjson.as_deref(),
+        config.zeek_logs.as_deref(),
+        config.parquet.as_deref(),
+    )?;
     let mut packet_spill = if config.json.is_some() && views.packets {
         Some(Spill::new().map_err(output_error)?)
     } else {
@@ -108,13 +112,14 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
     });
     let mut analyzers: Vec<Box<dyn Analyzer>> = vec![Box::<StatsAnalyzer>::default()];
     // The connection tracker runs first: later analyzers read `ctx.conn`.
-    // conn.log needs the tracker whatever the views.
+    // conn.log and connections.parquet need the tracker whatever the views.
     if views.summary
         || views.handshakes
         || views.teardowns
         || views.conns
         || views.streams
         || config.zeek_logs.is_some()
+        || config.parquet.is_some()
     {
         let tracker = ConnTracker::new(
             &config.conns,
@@ -181,6 +186,7 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
                     a.on_packet(&pkt, &mut ctx);
                 }
                 if ctx.want_events {
+                    sinks.packet(&pkt, &ctx)?;
                     sinks.write(&mut ctx.events, out)?;
                 }
                 if packet_lines {

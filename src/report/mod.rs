@@ -18,6 +18,8 @@ pub mod ladder;
 pub mod live;
 pub mod ndjson;
 pub mod packets;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 pub mod progress;
 pub mod sinks;
 pub mod table;

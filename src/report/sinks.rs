@@ -1,5 +1,7 @@
-//! The event sinks of a run: `--ndjson` lines and `--zeek-logs` rows, fed by the events
-//! analyzers push into [`crate::analyze::Ctx::events`] as they complete.
+//! The event sinks of a run: `--ndjson` lines, `--zeek-logs` rows and `--parquet` tables
+//! (cargo feature `parquet`), fed by the events analyzers push into
+//! [`crate::analyze::Ctx::events`] as they complete (and, for the Parquet packets table,
+//! by every frame).
 //!
 //! The pipeline hands each packet's events over right after the analyzers saw it (and the
 //! end-of-input events in bounded batches), so what a sink holds is one buffer per output
@@ -27,6 +29,8 @@ enum NdjsonDest {
 pub struct Sinks {
     ndjson: Option<(NdjsonWriter, NdjsonDest)>,
     zeek: Option<ZeekLogs>,
+    #[cfg(feature = "parquet")]
+    parquet: Option<super::parquet::ParquetOut>,
     /// Flush after every packet that completed events (input from a pipe or an interface,
     /// where the next frame may be long in coming), not just every [`FLUSH_EVERY`].
     eager: bool,
@@ -57,7 +61,11 @@ fn is_stdout(p: &Path) -> bool {
 impl Sinks {
     /// Opens the outputs asked for (a bad path fails before any frame is read).
     /// `ndjson` = `-` writes to the `out` of each call.
-    pub fn create(ndjson: Option<&Path>, zeek_logs: Option<&Path>) -> Result<Sinks> {
+    pub fn create(
+        ndjson: Option<&Path>,
+        zeek_logs: Option<&Path>,
+        parquet: Option<&Path>,
+    ) -> Result<Sinks> {
         let ndjson = match ndjson {
             Some(p) if is_stdout(p) => Some((NdjsonWriter::new(None), NdjsonDest::Stdout)),
             Some(p) => {
@@ -73,9 +81,22 @@ impl Sinks {
             Some(d) => Some(ZeekLogs::create(d)?),
             None => None,
         };
+        #[cfg(feature = "parquet")]
+        let parquet = match parquet {
+            Some(d) => Some(super::parquet::ParquetOut::create(d)?),
+            None => None,
+        };
+        #[cfg(not(feature = "parquet"))]
+        if parquet.is_some() {
+            return Err(Error::Usage(
+                "--parquet needs a netlens built with the parquet feature: cargo build --release --features parquet".into(),
+            ));
+        }
         Ok(Sinks {
             ndjson,
             zeek,
+            #[cfg(feature = "parquet")]
+            parquet,
             eager: false,
             dirty: false,
             last_flush: Instant::now(),
@@ -89,7 +110,24 @@ impl Sinks {
 
     /// True when some output consumes events.
     pub fn active(&self) -> bool {
+        #[cfg(feature = "parquet")]
+        if self.parquet.is_some() {
+            return true;
+        }
         self.ndjson.is_some() || self.zeek.is_some()
+    }
+
+    /// A frame every analyzer has seen (the Parquet packets table).
+    pub fn packet(
+        &mut self,
+        _p: &crate::dissect::Packet<'_>,
+        _ctx: &crate::analyze::Ctx,
+    ) -> Result<()> {
+        #[cfg(feature = "parquet")]
+        if let Some(pq) = self.parquet.as_mut() {
+            pq.packet(_p, _ctx)?;
+        }
+        Ok(())
     }
 
     fn ndjson_err(dest: &NdjsonDest, e: std::io::Error) -> Error {
@@ -119,6 +157,10 @@ impl Sinks {
             self.dirty = true;
             if let Some((w, dest)) = self.ndjson.as_mut() {
                 w.write(&ev, out).map_err(|e| Self::ndjson_err(dest, e))?;
+            }
+            #[cfg(feature = "parquet")]
+            if let (Some(pq), Event::Connection(c)) = (self.parquet.as_mut(), &ev) {
+                pq.connection(c)?;
             }
             if let Some(z) = self.zeek.as_mut() {
                 match &ev {
@@ -168,6 +210,10 @@ impl Sinks {
         }
         if let Some(z) = self.zeek.as_mut() {
             z.finish()?;
+        }
+        #[cfg(feature = "parquet")]
+        if let Some(pq) = self.parquet.as_mut() {
+            pq.finish()?;
         }
         Ok(())
     }
