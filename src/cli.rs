@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use netlens::analyze::framing::{FramingConfig, FramingRule};
+use netlens::analyze::streams::StreamOptions;
 use netlens::{Config, Input, LiveInput, Views};
 
 #[derive(Parser, Debug)]
@@ -141,6 +143,34 @@ pub struct Opts {
     /// Most entries the simulated switch table holds (a full table stops learning).
     #[arg(long, value_name = "N", default_value_t = netlens::L2Options::default().mac_table_size)]
     pub mac_table_size: usize,
+    /// Reassembled TCP streams: messages vs segments (coalesced / split), gaps, UDP datagrams.
+    #[arg(long)]
+    pub streams: bool,
+    /// Message framing for --streams: KIND for every stream, or PORT=KIND for connections
+    /// with that port at either end (repeatable). KIND: len:OFF:WIDTH:ENDIAN[:ADJ],
+    /// len32le, len32be, len16be, delim:HEX, json-header, line, http, tls, dns, auto
+    /// (default), none.
+    #[arg(long, value_name = "SPEC")]
+    pub framing: Vec<FramingRule>,
+    /// Write each TCP stream direction's reassembled bytes to files under DIR (created if
+    /// missing; named from the 4-tuple; existing files are kept unless --force).
+    #[arg(long, value_name = "DIR")]
+    pub extract: Option<PathBuf>,
+    /// With --extract: also write each framed message to its own file.
+    #[arg(long, requires = "extract")]
+    pub extract_messages: bool,
+    /// Largest message length a framer accepts; longer lengths count as garbage.
+    #[arg(long, value_name = "BYTES", default_value_t = StreamOptions::default().max_message)]
+    pub max_message: u64,
+    /// Out-of-order bytes buffered per TCP connection before a hole is given up as a gap.
+    #[arg(long, value_name = "BYTES", default_value_t = StreamOptions::default().conn_buffer)]
+    pub stream_buffer: usize,
+    /// Reassembly memory over all connections (out-of-order buffers and history windows).
+    #[arg(long, value_name = "BYTES", default_value_t = StreamOptions::default().total_buffer)]
+    pub stream_memory: usize,
+    /// Segments, messages, gaps and datagrams kept per stream in the report (counts stay exact).
+    #[arg(long, value_name = "N", default_value_t = StreamOptions::default().max_list)]
+    pub max_list: usize,
     /// One JSON object per line as events complete (connection, handshake, arp, then a
     /// summary); `-` = stdout, which then carries only these lines.
     #[arg(long, value_name = "PATH")]
@@ -175,6 +205,7 @@ impl Opts {
         views.conns |= self.conns;
         views.mac_table |= self.mac_table;
         views.arp |= self.arp;
+        views.streams |= self.streams;
         let color = !self.no_color && std::env::var_os("NO_COLOR").is_none();
         let mut c = Config::for_files(Vec::new());
         c.input = input;
@@ -197,6 +228,19 @@ impl Opts {
             host: self.host,
             port: self.port,
             conn: self.conn,
+        };
+        c.streams = StreamOptions {
+            framing: FramingConfig {
+                rules: self.framing,
+            },
+            max_message: self.max_message,
+            conn_buffer: self.stream_buffer,
+            total_buffer: self.stream_memory,
+            max_list: self.max_list,
+            extract: self.extract,
+            extract_messages: self.extract_messages,
+            force: self.force,
+            ..StreamOptions::default()
         };
         c.l2 = netlens::L2Options {
             aging_s: self.aging,

@@ -78,7 +78,8 @@ pub struct ConnOptions {
 impl Default for ConnOptions {
     fn default() -> Self {
         ConnOptions {
-            max_connections: 1_000_000,
+            // About 2 KiB per TCP connection: a worst case near 500 MiB.
+            max_connections: 250_000,
             tcp_idle_timeout_s: 300.0,
             udp_idle_timeout_s: 60.0,
             linger_s: 5.0,
@@ -148,6 +149,8 @@ pub struct Config {
     pub conns: ConnOptions,
     /// Limits of the MAC-table and ARP analyzers.
     pub l2: L2Options,
+    /// `--streams` settings: framing, reassembly caps, `--extract`.
+    pub streams: crate::analyze::streams::StreamOptions,
     /// `--ndjson PATH`: one JSON line per event as it completes; `-` = standard output
     /// (which then carries only the NDJSON).
     pub ndjson: Option<PathBuf>,
@@ -180,6 +183,7 @@ impl Config {
             filter: None,
             conns: ConnOptions::default(),
             l2: L2Options::default(),
+            streams: Default::default(),
             ndjson: None,
             zeek_logs: None,
             parquet: None,

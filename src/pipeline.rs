@@ -13,6 +13,7 @@ use crate::analyze::arp::ArpAnalyzer;
 use crate::analyze::conns::ConnTracker;
 use crate::analyze::mac_table::MacTableAnalyzer;
 use crate::analyze::stats::StatsAnalyzer;
+use crate::analyze::streams::{StreamAnalyzer, StreamSink};
 use crate::analyze::{Analyzer, Ctx};
 use crate::capture::filter::{Filter, FilterError};
 use crate::capture::live::LiveOptions;
@@ -112,12 +113,13 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
     });
     let mut analyzers: Vec<Box<dyn Analyzer>> = vec![Box::<StatsAnalyzer>::default()];
     // The connection tracker runs first: later analyzers read `ctx.conn`.
+    let want_streams = views.streams || config.streams.extract.is_some();
     // conn.log and connections.parquet need the tracker whatever the views.
     if views.summary
         || views.handshakes
         || views.teardowns
         || views.conns
-        || views.streams
+        || want_streams
         || config.zeek_logs.is_some()
         || config.parquet.is_some()
     {
@@ -147,6 +149,9 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
             .iter()
             .any(|p| std::fs::metadata(p).map_or(true, |m| !m.is_file())),
     });
+    // Streams run after every other analyzer (the connection tracker first assigns
+    // `ctx.conn`); kept typed so the pipeline can take its spilled entries at the end.
+    let mut streams = stream_analyzer(config, views.streams)?;
     let mut live = LiveDisplay::new(config.status_line && !config.quiet);
     let mut progress = match &source {
         Source::Files(f) if config.progress && !config.quiet && !json_stdout => {
@@ -184,6 +189,9 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
                 }
                 for a in analyzers.iter_mut() {
                     a.on_packet(&pkt, &mut ctx);
+                }
+                if let Some(s) = streams.as_mut() {
+                    s.on_packet(&pkt, &mut ctx);
                 }
                 if ctx.want_events {
                     sinks.packet(&pkt, &ctx)?;
@@ -250,7 +258,11 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
     };
     if ctx.want_events {
         // Open state is finalized in bounded batches so its events stream out.
-        for a in analyzers.iter_mut() {
+        let all = analyzers
+            .iter_mut()
+            .map(|a| &mut **a)
+            .chain(streams.as_mut().map(|s| s as &mut dyn Analyzer));
+        for a in all {
             loop {
                 ctx.reset();
                 let more = a.end_events(&mut ctx);
@@ -263,6 +275,30 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
     }
     for a in analyzers.iter_mut() {
         a.finish(&mut report);
+    }
+    let mut streams_out = match streams.as_mut() {
+        Some(s) => {
+            s.finish(&mut report);
+            s.take_output()
+        }
+        None => None,
+    };
+    if let Some(o) = streams_out.as_mut() {
+        if let Some(e) = o.error.take() {
+            return Err(match &config.streams.extract {
+                Some(dir) => Error::Write {
+                    path: dir.clone(),
+                    source: e,
+                },
+                None => Error::Output(e),
+            });
+        }
+        for w in o.warnings.drain(..) {
+            if !config.quiet {
+                let _ = writeln!(err, "warning: {}", w.message);
+            }
+            warnings.push(w);
+        }
     }
     report.stats.ipv4_defrag = dissector.defrag_stats();
     if let Source::Files(f) = &source {
@@ -359,12 +395,37 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
         let full = !config.views.is_empty();
         report::l2_view::write_arp(out, &report, config.limit, full).map_err(output_error)?;
     }
+    if let Some(o) = streams_out
+        .as_mut()
+        .filter(|_| show_tables && views.streams)
+    {
+        let vo = report::streams_view::ViewOptions {
+            limit: config.limit,
+            conn: config.conns.conn,
+            color: config.color,
+        };
+        report::streams_view::write(out, &mut o.streams, &mut o.udp_flows, vo)
+            .map_err(output_error)?;
+    }
     out.flush().map_err(output_error)?;
 
     let mut spills: Vec<(&'static str, Spill)> =
         packet_spill.map(|s| ("packets", s)).into_iter().collect();
     for a in analyzers.iter_mut() {
         spills.extend(a.take_spills());
+    }
+    if let Some(o) = streams_out.as_mut().filter(|_| config.json.is_some()) {
+        use report::streams::{StreamEntry, UdpFlowEntry};
+        spills.push((
+            "streams",
+            o.streams.to_spill::<StreamEntry>().map_err(output_error)?,
+        ));
+        spills.push((
+            "udp_flows",
+            o.udp_flows
+                .to_spill::<UdpFlowEntry>()
+                .map_err(output_error)?,
+        ));
     }
     if json_stdout {
         report::json::write(out, &report, spills).map_err(output_error)?;
@@ -434,4 +495,27 @@ fn describe_source(config: &Config, source: &Source, interfaces: &[InterfaceInfo
         link_types,
         interfaces: interfaces.iter().map(InterfaceEntry::from).collect(),
     }
+}
+
+/// The streams analysis when `--streams` (or `--extract`) asks for it, with its extract
+/// sink.
+fn stream_analyzer(config: &Config, view: bool) -> Result<Option<StreamAnalyzer>> {
+    let o = &config.streams;
+    if !view && o.extract.is_none() {
+        return Ok(None);
+    }
+    let sink: Option<Box<dyn StreamSink>> = match &o.extract {
+        Some(dir) => Some(Box::new(
+            report::extract::Extractor::new(dir, o.extract_messages, o.force).map_err(
+                |source| Error::Write {
+                    path: dir.clone(),
+                    source,
+                },
+            )?,
+        )),
+        None => None,
+    };
+    StreamAnalyzer::new(o.clone(), sink)
+        .map(Some)
+        .map_err(output_error)
 }

@@ -629,3 +629,68 @@ fn default_summary_has_the_connection_overview() {
     assert_eq!(st.handshake_outcomes.get("refused"), Some(&1));
     assert_eq!(st.teardown_kinds.get("none"), Some(&1));
 }
+
+#[test]
+fn teardown_oddities_are_named() {
+    // orig FINs, keeps sending data after it, then resets; resp answers the FIN with RST.
+    let mut c = Cap::default();
+    handshake(&mut c, 0, 0);
+    c.tcp(30, CLI, SRV, "AF", 1, 1, b"")
+        .tcp(31, CLI, SRV, "AP", 2, 1, b"late") // beyond its own FIN
+        .tcp(32, SRV, CLI, "AR", 1, 2, b"")
+        .tcp(33, CLI, SRV, "R", 6, 0, b"");
+    let e = &c.conns()[0];
+    let t = e.teardown.as_ref().unwrap();
+    assert_eq!(
+        (t.kind.as_str(), t.initiator.as_deref()),
+        ("rst", Some("resp"))
+    );
+    assert_eq!(
+        t.notes,
+        vec!["data-after-fin", "fin-then-rst", "rst-after-fin"]
+    );
+    assert_eq!(t.frames, vec![4, 6, 7]);
+    assert_eq!(e.conn_state, "RSTR");
+
+    // A FIN retransmitted, then acknowledged: one side only.
+    let mut c = Cap::default();
+    handshake(&mut c, 0, 0);
+    c.tcp(30, CLI, SRV, "AF", 1, 1, b"")
+        .tcp(230, CLI, SRV, "AF", 1, 1, b"")
+        .tcp(231, SRV, CLI, "A", 1, 2, b"");
+    let e = &c.conns()[0];
+    let t = e.teardown.as_ref().unwrap();
+    assert_eq!(
+        (t.kind.as_str(), t.initiator.as_deref()),
+        ("fin-one-side", Some("orig"))
+    );
+    assert_eq!(t.notes, vec!["fin-retransmission"]);
+    assert_eq!(t.steps[1].what, "fin-retransmission");
+    assert_eq!(t.steps[2].ack_ok, Some(true));
+    assert!((t.fin_to_last_ack_ms.unwrap() - 201.0).abs() < 1e-6);
+    assert_eq!((e.conn_state.as_str(), e.history.as_str()), ("S2", "ShAFa"));
+}
+
+#[test]
+fn ctx_dir_is_fixed_when_a_connection_opens_with_a_synack() {
+    // SYN-ACK from a server on an unlikely port (no port-rule flip), then the client's
+    // ACK and data: Zeek flips (^h); ctx marks the SYN-ACK as resp from the start.
+    let (cli, srv): (Ep, Ep) = (([10, 0, 0, 1], 40000), ([10, 0, 0, 2], 5001));
+    let mut c = Cap::default();
+    c.tcp(0, srv, cli, "SA", 500, 101, b"")
+        .tcp(1, cli, srv, "A", 101, 501, b"")
+        .tcp(2, cli, srv, "AP", 101, 501, b"hi")
+        .tcp(3, srv, cli, "A", 501, 103, b"");
+    let dir = tempfile::tempdir().unwrap();
+    let path = c.write(dir.path());
+    let tr = ctx_trace(&path, &ConnOptions::default());
+    let dirs: Vec<Dir> = tr.iter().map(|x| x.1.unwrap().dir).collect();
+    assert_eq!(dirs, vec![Dir::Resp, Dir::Orig, Dir::Orig, Dir::Resp]);
+    let e = &run_with(&path, ConnOptions::default()).connections.unwrap()[0];
+    assert_eq!(
+        (e.orig.as_str(), e.history.as_str()),
+        ("10.0.0.1:40000", "^hADa")
+    );
+    assert_eq!(e.orig_by, "synack");
+    assert_eq!(e.handshake.as_ref().unwrap().outcome, "midstream");
+}

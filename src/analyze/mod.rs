@@ -12,10 +12,13 @@
 
 pub mod arp;
 pub mod conns;
+pub mod framing;
 pub mod mac_table;
+pub mod messages;
 pub mod oui;
 pub mod seq;
 pub mod stats;
+pub mod streams;
 
 use crate::dissect::Packet;
 use crate::report::Report;

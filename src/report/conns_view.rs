@@ -56,6 +56,7 @@ fn opt(v: Option<u64>) -> Cell {
 }
 
 fn counts_table(
+    caption: &str,
     title: &str,
     names: &[&str],
     map: &BTreeMap<String, u64>,
@@ -75,7 +76,7 @@ fn counts_table(
         ]);
     }
     if any {
-        write_table(w, "", &t, 0, 0)?;
+        write_table(w, caption, &t, 0, 0)?;
     }
     Ok(())
 }
@@ -85,7 +86,7 @@ pub fn write_overview(w: &mut dyn Write, v: &ConnView) -> io::Result<()> {
     let s: &ConnStats = &v.stats;
     writeln!(
         w,
-        "Connections{}: {} ({} TCP, {} UDP); peak {} tracked at once (cap {}){}",
+        "Connections{}: {} ({} TCP, {} UDP); peak {} tracked at once (cap {}){}\n",
         filter_note(v),
         s.connections,
         s.tcp,
@@ -100,13 +101,21 @@ pub fn write_overview(w: &mut dyn Write, v: &ConnView) -> io::Result<()> {
     )?;
     if s.tcp > 0 {
         counts_table(
+            "TCP handshake outcomes (--handshakes shows each)",
             "handshake outcome",
             &OUTCOMES,
             &s.handshake_outcomes,
             s.tcp,
             w,
         )?;
-        counts_table("teardown kind", &KINDS, &s.teardown_kinds, s.tcp, w)?;
+        counts_table(
+            "TCP teardown kinds (--teardowns shows each)",
+            "teardown kind",
+            &KINDS,
+            &s.teardown_kinds,
+            s.tcp,
+            w,
+        )?;
     } else {
         writeln!(w)?;
     }

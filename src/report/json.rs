@@ -67,6 +67,16 @@ impl Spill {
         Ok(())
     }
 
+    /// Appends one already-serialised JSON entry.
+    pub fn push_raw(&mut self, json: &[u8]) -> io::Result<()> {
+        if self.count > 0 {
+            self.file.write_all(b",\n")?;
+        }
+        self.file.write_all(json)?;
+        self.count += 1;
+        Ok(())
+    }
+
     pub fn len(&self) -> u64 {
         self.count
     }

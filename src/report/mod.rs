@@ -11,6 +11,7 @@
 pub mod conns;
 pub mod conns_view;
 pub mod events;
+pub mod extract;
 pub mod json;
 pub mod l2;
 pub mod l2_view;
@@ -22,6 +23,8 @@ pub mod packets;
 pub mod parquet;
 pub mod progress;
 pub mod sinks;
+pub mod streams;
+pub mod streams_view;
 pub mod table;
 pub mod zeek;
 
@@ -62,6 +65,14 @@ pub struct Report {
     /// The ARP table and exchanges (`--arp`, and the default set).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub arp: Option<l2::ArpSection>,
+    /// `--streams`: one entry per TCP connection and direction with payload. Spilled to
+    /// the JSON output at the end (see `streams::EntryStore`), so, like `packets`, only
+    /// filled when a report is read back from JSON.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub streams: Option<Vec<streams::StreamEntry>>,
+    /// `--streams`: one entry per UDP flow and direction with datagrams (spilled likewise).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub udp_flows: Option<Vec<streams::UdpFlowEntry>>,
 }
 
 /// Where the frames came from.

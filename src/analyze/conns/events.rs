@@ -6,7 +6,8 @@
 //! connection is finalized (no-answer, synack-no-ack). Each connection yields at most one
 //! handshake event, always before its connection event.
 
-use super::{handshake_entry, Conn, Proto, TcpConn};
+use super::entry::{endpoint, handshake_entry};
+use super::{Conn, Proto, TcpConn};
 use crate::report::ndjson::{Event, HandshakeEvent};
 
 /// True once the handshake's outcome is known without waiting for the connection to end.
@@ -23,8 +24,8 @@ pub fn handshake(c: &Conn) -> Option<Event> {
     Some(Event::Handshake(Box::new(HandshakeEvent {
         conn: c.id,
         proto: "tcp".into(),
-        orig: super::endpoint(c.addr[orig]),
-        resp: super::endpoint(c.addr[orig ^ 1]),
+        orig: endpoint(c.addr[orig]),
+        resp: endpoint(c.addr[orig ^ 1]),
         first_frame: c.first_frame,
         start: crate::report::ts_secs(c.first_ts),
         start_ns: c.first_ts,

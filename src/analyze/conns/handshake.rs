@@ -9,6 +9,7 @@
 //! too, from what was seen, whatever the capture order. Memory per connection is fixed
 //! apart from the step list, which is capped ([`MAX_STEPS`]).
 
+use crate::analyze::seq;
 use crate::dissect::{TcpFlags, TcpOptions};
 
 use super::Pkt;
@@ -60,6 +61,11 @@ pub struct Side {
     pub synack_answers_ts: Option<i64>,
     /// First segment with ACK (no SYN) sent after the peer's SYN-ACK.
     pub ack_after_synack: Option<StepRec>,
+    /// First such segment that acknowledges the SYN-ACK: ack = y+1, or beyond it but not
+    /// beyond anything the peer sent (its own ACK may not have been captured).
+    pub synack_acked: Option<StepRec>,
+    /// One past the highest sequence number this side used (SYN and FIN count).
+    pub max_end: Option<u32>,
     /// First RST sent before this side's peer completed the handshake.
     pub rst: Option<StepRec>,
     /// Options of the first SYN or SYN-ACK.
@@ -96,6 +102,14 @@ impl Handshake {
         let o = s ^ 1;
         let f = p.flags;
         self.side[s].active = true;
+        let end = p
+            .seq
+            .wrapping_add(if f.rst() { 0 } else { p.len })
+            .wrapping_add(u32::from(f.syn()) + u32::from(f.fin()));
+        let me = &mut self.side[s];
+        if me.max_end.is_none_or(|m| seq::gt(end, m)) {
+            me.max_end = Some(end);
+        }
         if self.settled && !f.syn() {
             return;
         }
@@ -132,20 +146,31 @@ impl Handshake {
             return;
         }
         if f.rst() {
-            if self.side[s].rst.is_none() && self.side[o].ack_after_synack.is_none() {
+            if self.side[s].rst.is_none() && self.side[o].synack_acked.is_none() {
                 self.side[s].rst = Some(StepRec::of(p));
                 self.push_step(p);
             }
             return;
         }
-        if f.ack() && self.side[o].synack.is_some() && self.side[s].ack_after_synack.is_none() {
-            self.side[s].ack_after_synack = Some(StepRec::of(p));
-            self.push_step(p);
-            self.settled = true;
-            return;
+        if let (true, Some(sa)) = (f.ack(), self.side[o].synack) {
+            let y1 = sa.seq.wrapping_add(1);
+            let upto = self.side[o].max_end.unwrap_or(y1);
+            let valid = p.ack == y1 || (seq::gt(p.ack, y1) && seq::le(p.ack, upto));
+            let first = self.side[s].ack_after_synack.is_none();
+            if first {
+                self.side[s].ack_after_synack = Some(StepRec::of(p));
+            }
+            if valid && self.side[s].synack_acked.is_none() {
+                self.side[s].synack_acked = Some(StepRec::of(p));
+                self.settled = true;
+            }
+            if first || valid {
+                self.push_step(p);
+                return;
+            }
         }
-        if p.len > 0 {
-            // Data flows: whatever the handshake was, it is over.
+        if p.len > 0 && self.side[0].synack.is_none() && self.side[1].synack.is_none() {
+            // Data flows without a SYN-ACK waiting for its ACK: the handshake is over.
             self.settled = true;
         }
     }
@@ -157,7 +182,7 @@ impl Handshake {
             "simultaneous-open"
         } else if o.syn.is_some() {
             if r.synack.is_some() {
-                if o.ack_after_synack.is_some() {
+                if o.synack_acked.is_some() {
                     "complete"
                 } else {
                     "synack-no-ack"

@@ -8,9 +8,13 @@
 //! that connection is finalized: after its linger time past a complete close, on idle
 //! timeout, on eviction by the table cap, and when a new SYN reuses its 4-tuple. At the
 //! end of input `finish` finalizes the rest (there is no packet, hence no `ctx`, then:
-//! later analyzers close out their own state in their own `finish`). `dir` is the
-//! packet's role as known once the packet was processed; Zeek's rules can flip the roles
-//! of a connection that began with a SYN-ACK, but only before any payload is assigned.
+//! later analyzers close out their own state in their own `finish`). `dir` is relative to
+//! roles fixed when the connection opens, so it never changes for a connection: Zeek's
+//! roles at that point, except that a connection opening with a SYN-ACK takes the
+//! SYN-ACK's receiver as orig at once. Zeek flips such a connection as soon as an ACK,
+//! data or the missing SYN follows, so the entry's `orig` agrees with `dir` for every
+//! connection that carries payload; only a SYN-ACK answered by nothing of that kind (a
+//! scan answered by RST, say) keeps Zeek's `orig` = the SYN-ACK's sender in the entry.
 //!
 //! A new entry starts on a 4-tuple when none is tracked, when a SYN arrives after the
 //! earlier connection closed, or a SYN carries a different ISN (Zeek's `IsReuse`); a
@@ -23,11 +27,12 @@
 //! connection stay in memory), and only the first `--limit` rows the terminal views need
 //! are kept.
 //!
-//! Submodules: [`table`] (flow table, deadlines), [`zeek`] (Zeek's state machine, history
-//! and conn_state), [`handshake`], [`teardown`], [`anomalies`], [`ports`] (Zeek's likely
-//! server ports).
+//! Submodules: [`table`] (flow table, deadlines), `entry` (the report entry), [`zeek`]
+//! (Zeek's state machine, history and conn_state), [`handshake`], [`teardown`],
+//! [`anomalies`], [`ports`] (Zeek's likely server ports).
 
 pub mod anomalies;
+mod entry;
 pub mod events;
 pub mod handshake;
 pub mod ports;
@@ -39,20 +44,18 @@ use std::collections::BTreeMap;
 use std::io;
 use std::net::IpAddr;
 
-use super::{Analyzer, ConnRef, Ctx, Dir};
+use super::{seq, Analyzer, ConnRef, Ctx, Dir};
 use crate::config::ConnOptions;
 use crate::dissect::{Net, Packet, TcpFlags, TcpOptions, Transport};
-use crate::report::conns::{
-    AnomaliesEntry, ConnEntry, ConnStats, ConnView, HandshakeEntry, MismatchEntry, RttEntry,
-    StepEntry, TcpStateEntry, TeardownEntry,
-};
+use crate::report::conns::{ConnEntry, ConnStats, ConnView};
 use crate::report::json::Spill;
 use crate::report::ndjson::Event;
-use crate::report::{Report, TcpOptionsEntry, Warning};
+use crate::report::{Report, Warning};
 
-use handshake::{Handshake, StepRec};
+use entry::build_entry;
+use handshake::Handshake;
 use table::{FlowKey, Table};
-use teardown::{StepKind, Teardown};
+use teardown::Teardown;
 use zeek::{Seg, ZeekTcp, ZeekUdp};
 
 const NS: f64 = 1e9;
@@ -132,6 +135,10 @@ pub struct Conn {
     pub vlan: Option<u16>,
     /// Zeek's port rule made the first packet's receiver the originator.
     pub start_flip: bool,
+    /// The slot `ctx.conn.dir` calls orig, fixed when the connection opens (see the
+    /// module docs): Zeek's orig then, except that a connection opening with a SYN-ACK
+    /// takes its receiver as orig at once, as Zeek will as soon as anything follows.
+    pub ctx_orig: usize,
     pub proto: Proto,
     /// Capture time of a complete close (finalized `linger` later).
     pub closed_at: Option<i64>,
@@ -396,6 +403,8 @@ impl ConnTracker {
                 (Proto::Udp(ZeekUdp::new(flip)), flip)
             }
         };
+        let is_tcp = matches!(proto, Proto::Tcp(_));
+        let synack_first = pkt.tcp().is_some_and(|t| t.flags.syn() && t.flags.ack());
         let id = self.next_id;
         self.next_id += 1;
         let c = Conn {
@@ -412,9 +421,15 @@ impl ConnTracker {
             payload: [0; 2],
             vlan: pkt.vlans.outer(),
             start_flip,
+            ctx_orig: usize::from(start_flip || synack_first),
             proto,
             closed_at: None,
-            deadline: i64::MAX,
+            // Set before insertion so the heap entry pushed with it is a real deadline.
+            deadline: pkt.ts_ns.saturating_add(if is_tcp {
+                self.limits.tcp_idle
+            } else {
+                self.limits.udp_idle
+            }),
             heap_key: i64::MAX,
         };
         let idx = self.table.insert(key, Box::new(c));
@@ -596,7 +611,7 @@ impl ConnTracker {
             }
             _ => {}
         }
-        let dir = if slot == c.orig_slot() {
+        let dir = if slot == c.ctx_orig {
             Dir::Orig
         } else {
             Dir::Resp
@@ -665,326 +680,78 @@ impl ConnTracker {
     }
 }
 
-// ---------------------------------------------------------------------- entries
+#[cfg(test)]
+mod size_tests {
+    use super::*;
 
-fn endpoint(a: (IpAddr, u16)) -> String {
-    match a.0 {
-        IpAddr::V4(ip) => format!("{ip}:{}", a.1),
-        IpAddr::V6(ip) => format!("[{ip}]:{}", a.1),
+    /// The memory budget per tracked connection (the cap multiplies it): a TCP entry is
+    /// these fixed sizes plus small step lists; keep growth deliberate.
+    #[test]
+    fn per_connection_state_stays_small() {
+        assert!(
+            std::mem::size_of::<Conn>() <= 320,
+            "{}",
+            std::mem::size_of::<Conn>()
+        );
+        assert!(
+            std::mem::size_of::<TcpConn>() <= 1792,
+            "{}",
+            std::mem::size_of::<TcpConn>()
+        );
+        assert!(std::mem::size_of::<ZeekUdp>() <= 64);
     }
-}
 
-fn dir_name(slot: usize, orig: usize) -> &'static str {
-    if slot == orig {
-        "orig"
-    } else {
-        "resp"
-    }
-}
-
-fn ms(ns: i64) -> f64 {
-    ns as f64 / 1e6
-}
-
-fn options(o: &TcpOptions) -> TcpOptionsEntry {
-    TcpOptionsEntry {
-        mss: o.mss,
-        window_scale: o.window_scale,
-        sack_permitted: o.sack_permitted,
-        sack_blocks: o.sack_blocks,
-        tsval: o.timestamps.map(|x| x.0),
-        tsecr: o.timestamps.map(|x| x.1),
-    }
-}
-
-/// Per slot: the number that relative sequence numbers count from (the ISN, or one
-/// before the first sequence number of a side whose SYN was not seen).
-fn bases(t: &TcpConn) -> [Option<u32>; 2] {
-    let mut b = [None; 2];
-    for (s, slot) in b.iter_mut().enumerate() {
-        let side = &t.hs.side[s];
-        *slot = side
-            .syn
-            .map(|x| x.seq)
-            .or(side.synack.map(|x| x.seq))
-            .or(t.first_seq[s].map(|x| x.wrapping_sub(1)));
-    }
-    b
-}
-
-fn step(r: &StepRec, what: &str, orig: usize, first_ts: i64, base: &[Option<u32>; 2]) -> StepEntry {
-    let s = usize::from(r.slot);
-    let rel =
-        |v: u32, b: Option<u32>| b.map_or(i64::from(v), |b| i64::from(v.wrapping_sub(b) as i32));
-    StepEntry {
-        frame: r.frame,
-        dir: dir_name(s, orig).into(),
-        t_ms: ms(r.ts - first_ts),
-        flags: r.flags.names(),
-        seq: r.seq,
-        ack: r.ack,
-        rel_seq: rel(r.seq, base[s]),
-        rel_ack: if r.flags.ack() {
-            rel(r.ack, base[s ^ 1])
-        } else {
-            0
-        },
-        len: r.len,
-        what: what.into(),
-        expected_ack: None,
-        ack_ok: None,
-    }
-}
-
-fn handshake_entry(c: &Conn, t: &TcpConn, orig: usize) -> HandshakeEntry {
-    let (o, r) = (&t.hs.side[orig], &t.hs.side[orig ^ 1]);
-    let outcome = t.hs.outcome(orig);
-    let base = bases(t);
-    let orig_isn = o.syn.map(|x| x.seq).or(o.synack.map(|x| x.seq));
-    let resp_isn = r.synack.map(|x| x.seq).or(r.syn.map(|x| x.seq));
-    let rst_frame = match outcome {
-        "refused" => r.rst.map(|x| x.frame),
-        "no-answer" | "synack-no-ack" => match (o.rst, r.rst) {
-            (Some(a), Some(b)) => Some(a.frame.min(b.frame)),
-            (a, b) => a.or(b).map(|x| x.frame),
-        },
-        _ => None,
-    };
-    let mut seen_syn = [false; 2];
-    let mut seen_synack = [false; 2];
-    let mut mismatches = Vec::new();
-    let mut steps = Vec::with_capacity(t.hs.steps.len());
-    for rec in &t.hs.steps {
-        let s = usize::from(rec.slot);
-        let f = rec.flags;
-        let (what, expected) = if f.syn() && !f.ack() {
-            let w = if seen_syn[s] {
-                "syn-retransmission"
-            } else {
-                "syn"
-            };
-            seen_syn[s] = true;
-            (w, None)
-        } else if f.syn() {
-            let w = if seen_synack[s] {
-                "synack-retransmission"
-            } else {
-                "synack"
-            };
-            seen_synack[s] = true;
-            // A SYN-ACK acknowledges the peer's SYN.
-            let peer = &t.hs.side[s ^ 1];
-            (w, peer.syn.map(|x| x.seq.wrapping_add(1)))
-        } else if f.rst() {
-            let peer = &t.hs.side[s ^ 1];
-            let exp = if f.ack() && outcome == "refused" && s != orig {
-                peer.syn.map(|x| x.seq.wrapping_add(1))
-            } else {
-                None
-            };
-            ("rst", exp)
-        } else {
-            // The ACK of the peer's SYN-ACK.
-            let peer = &t.hs.side[s ^ 1];
-            ("ack", peer.synack.map(|x| x.seq.wrapping_add(1)))
+    fn conn(port: u16, deadline: i64) -> (FlowKey, Box<Conn>) {
+        let ip = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
+        let (key, _) = FlowKey::new(17, ip, port, ip, 53);
+        let c = Conn {
+            id: u64::from(port),
+            key,
+            addr: [(ip, port), (ip, 53)],
+            slot0_lo: true,
+            first_frame: 1,
+            last_frame: 1,
+            first_ts: 0,
+            last_ts: 0,
+            pkts: [0; 2],
+            ip_bytes: [0; 2],
+            payload: [0; 2],
+            vlan: None,
+            start_flip: false,
+            ctx_orig: 0,
+            proto: Proto::Udp(ZeekUdp::new(false)),
+            closed_at: None,
+            deadline,
+            heap_key: i64::MAX,
         };
-        let mut e = step(rec, what, orig, c.first_ts, &base);
-        if let Some(exp) = expected {
-            e.expected_ack = Some(exp);
-            e.ack_ok = Some(rec.ack == exp);
-            if rec.ack != exp && mismatches.len() < 8 {
-                mismatches.push(MismatchEntry {
-                    frame: rec.frame,
-                    field: format!("{what}.ack"),
-                    expected: exp,
-                    got: rec.ack,
-                });
-            }
-        }
-        steps.push(e);
+        (key, Box::new(c))
     }
-    let synack = r.synack;
-    let ack = if synack.is_some() {
-        o.ack_after_synack
-    } else {
-        None
-    };
-    let rtt = RttEntry {
-        syn_to_synack: match (synack, r.synack_answers_ts) {
-            (Some(sa), Some(syn_ts)) if sa.ts >= syn_ts => Some(ms(sa.ts - syn_ts)),
-            _ => None,
-        },
-        synack_to_ack: match (synack, ack) {
-            (Some(sa), Some(a)) if a.ts >= sa.ts => Some(ms(a.ts - sa.ts)),
-            _ => None,
-        },
-    };
-    HandshakeEntry {
-        outcome: outcome.into(),
-        syn_frames: o.syn_frames.clone(),
-        synack_frame: synack.map(|x| x.frame),
-        ack_frame: ack.map(|x| x.frame),
-        rst_frame,
-        orig_isn,
-        resp_isn,
-        syn_retransmissions: u64::from(o.syn_count.saturating_sub(1)),
-        rtt_ms: rtt,
-        synack_retransmissions: u64::from(r.synack_count.saturating_sub(1)),
-        acks_verified: mismatches.is_empty(),
-        mismatches,
-        orig_options: o.options.as_ref().map(options),
-        resp_options: r.options.as_ref().map(options),
-        syn_data_bytes: o.syn_payload + r.syn_payload,
-        steps,
-        steps_dropped: t.hs.steps_dropped,
-    }
-}
 
-fn teardown_entry(c: &Conn, t: &TcpConn, orig: usize, outcome: &str) -> TeardownEntry {
-    let failed = matches!(outcome, "refused" | "no-answer" | "synack-no-ack");
-    let (kind, init) = t.td.kind(failed);
-    let initiator = init.map(|s| {
-        if s == 2 {
-            "both".to_string()
-        } else {
-            dir_name(usize::from(s), orig).to_string()
-        }
-    });
-    let base = bases(t);
-    let mut steps = Vec::with_capacity(t.td.steps.len());
-    // Rule 1: a failed handshake has no teardown; its RST is the handshake's rst_frame.
-    let listed: &[(StepKind, StepRec)] = if kind == "none" { &[] } else { &t.td.steps };
-    for (k, rec) in listed {
-        let mut e = step(rec, k.name(), orig, c.first_ts, &base);
-        if *k == StepKind::AckOfFin {
-            let peer = &t.td.side[usize::from(rec.slot) ^ 1];
-            e.expected_ack = Some(peer.fin_next);
-            e.ack_ok = Some(rec.ack == peer.fin_next);
-        }
-        steps.push(e);
-    }
-    let mut notes = Vec::new();
-    let sides = &t.td.side;
-    if sides.iter().any(|s| s.data_after_fin > 0) {
-        notes.push("data-after-fin".to_string());
-    }
-    if sides.iter().any(|s| s.fin_then_rst) {
-        notes.push("fin-then-rst".to_string());
-    }
-    if sides.iter().any(|s| s.rst_after_peer_fin) {
-        notes.push("rst-after-fin".to_string());
-    }
-    if sides.iter().any(|s| s.fin_retransmissions > 0) {
-        notes.push("fin-retransmission".to_string());
-    }
-    TeardownEntry {
-        kind: kind.into(),
-        initiator,
-        frames: steps.iter().map(|s| s.frame).collect(),
-        steps,
-        steps_dropped: t.td.steps_dropped,
-        fin_to_last_ack_ms: t.td.fin_to_last_ack_ns().map(ms),
-        half_close_bytes: t.td.half_close_bytes,
-        notes,
-    }
-}
-
-/// Builds the report entry of a connection; the flag says a cap cut its analysis.
-fn build_entry(c: &Conn, why: Finalized) -> (ConnEntry, bool) {
-    let orig = c.orig_slot();
-    let resp = orig ^ 1;
-    let (proto, conn_state, history, ob, rb, missed) = match &c.proto {
-        Proto::Tcp(t) => (
-            "tcp",
-            t.zeek.conn_state(),
-            t.zeek.history().to_string(),
-            t.zeek.size(true),
-            t.zeek.size(false),
-            t.zeek.missed_bytes,
-        ),
-        Proto::Udp(u) => (
-            "udp",
-            u.conn_state(),
-            u.history().to_string(),
-            u.size(true),
-            u.size(false),
-            0,
-        ),
-    };
-    let orig_by = match &c.proto {
-        Proto::Tcp(t) => {
-            if t.hs.side[orig].syn.is_some() {
-                "syn"
-            } else if t.zeek.flips > u32::from(c.start_flip) || t.hs.side[resp].synack.is_some() {
-                "synack"
-            } else if c.start_flip {
-                "server-port"
-            } else {
-                "first-packet"
+    #[test]
+    fn table_finds_earliest_deadline_and_keeps_the_heap_bounded() {
+        let mut t = table::Table::default();
+        // Many short-lived connections whose deadline shrinks once (a close), then go.
+        for p in 0..20_000u16 {
+            let (k, c) = conn(p, 1_000_000 + i64::from(p));
+            let idx = t.insert(k, c);
+            if let Some(c) = t.conn_mut(idx) {
+                c.deadline = i64::from(p);
+            }
+            t.deadline_changed(idx);
+            if p % 2 == 0 {
+                t.remove(idx);
             }
         }
-        Proto::Udp(_) => {
-            if c.start_flip {
-                "server-port"
-            } else {
-                "first-packet"
-            }
-        }
-    };
-    let mut capped = false;
-    let (handshake, teardown, anomalies, tcp_state) = match &c.proto {
-        Proto::Tcp(t) => {
-            let h = handshake_entry(c, t, orig);
-            let td = teardown_entry(c, t, orig, &h.outcome);
-            let tot = t.an.total();
-            let an = AnomaliesEntry {
-                retransmissions: tot.retransmissions,
-                out_of_order: tot.out_of_order,
-                dup_acks: tot.dup_acks,
-                zero_window: tot.zero_window,
-                keep_alives: tot.keep_alives,
-                lost_segments: tot.lost_segments,
-                missed_bytes: t.an.missed_bytes(),
-                retransmitted_bytes: tot.retransmitted_bytes,
-            };
-            capped = t.zeek.capped || t.zeek.history_dropped > 0 || t.an.capped;
-            let st = TcpStateEntry {
-                orig: t.zeek.state(true).name().into(),
-                resp: t.zeek.state(false).name().into(),
-            };
-            (Some(h), Some(td), Some(an), Some(st))
-        }
-        Proto::Udp(_) => (None, None, None, None),
-    };
-    let e = ConnEntry {
-        id: c.id,
-        proto: proto.into(),
-        orig: endpoint(c.addr[orig]),
-        resp: endpoint(c.addr[resp]),
-        first_frame: c.first_frame,
-        last_frame: c.last_frame,
-        start: crate::report::ts_secs(c.first_ts),
-        start_ns: c.first_ts,
-        duration_s: (c.last_ts - c.first_ts) as f64 / NS,
-        conn_state: conn_state.into(),
-        history,
-        orig_pkts: c.pkts[orig],
-        resp_pkts: c.pkts[resp],
-        orig_bytes: ob,
-        resp_bytes: rb,
-        missed_bytes: missed,
-        orig_ip_bytes: c.ip_bytes[orig],
-        resp_ip_bytes: c.ip_bytes[resp],
-        orig_payload_bytes: c.payload[orig],
-        resp_payload_bytes: c.payload[resp],
-        orig_by: orig_by.into(),
-        orig_guessed: orig_by != "syn",
-        finalized_by: why.name().into(),
-        vlan: c.vlan,
-        handshake,
-        teardown,
-        anomalies,
-        tcp_state,
-    };
-    (e, capped)
+        assert_eq!(t.len(), 10_000);
+        assert!(t.heap_len() <= 2 * t.len() + 1024, "{}", t.heap_len());
+        // The earliest remaining deadline is port 1's; nothing is due before it.
+        assert_eq!(t.earliest(0), None);
+        let idx = t.earliest(i64::MAX).unwrap();
+        assert_eq!(t.conn_mut(idx).unwrap().id, 1);
+        // Deadlines that grow are found lazily, in order.
+        t.conn_mut(idx).unwrap().deadline = 50_000;
+        t.deadline_changed(idx);
+        let next = t.earliest(i64::MAX).unwrap();
+        assert_eq!(t.conn_mut(next).unwrap().id, 3);
+    }
 }

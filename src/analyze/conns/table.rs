@@ -7,8 +7,9 @@
 //! `Conn::heap_key` and is never later than the connection's real deadline (deadlines
 //! grow with every packet; when one shrinks, on a close, a new live entry is pushed).
 //! Other entries are stale and dropped when popped. So the first live entry popped whose
-//! key equals its connection's deadline is the connection with the earliest deadline,
-//! and the heap holds O(connections) entries.
+//! key equals its connection's deadline is the connection with the earliest deadline.
+//! The heap is rebuilt from the live connections whenever it holds more than twice as
+//! many entries as there are connections, so it stays O(tracked connections).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -72,6 +73,10 @@ pub struct Table {
     free: Vec<u32>,
     heap: BinaryHeap<Reverse<(i64, u32, u32)>>,
     len: usize,
+    /// The last key looked up and its slot: bulk transfers send runs of packets on one
+    /// flow, and comparing 37 bytes is cheaper than hashing them. Cleared whenever the map
+    /// changes.
+    last: Option<(FlowKey, u32)>,
 }
 
 impl Table {
@@ -83,8 +88,15 @@ impl Table {
         self.len == 0
     }
 
-    pub fn get(&self, key: &FlowKey) -> Option<u32> {
-        self.map.get(key).copied()
+    pub fn get(&mut self, key: &FlowKey) -> Option<u32> {
+        if let Some((k, idx)) = &self.last {
+            if k == key {
+                return Some(*idx);
+            }
+        }
+        let idx = self.map.get(key).copied()?;
+        self.last = Some((*key, idx));
+        Some(idx)
     }
 
     pub fn conn_mut(&mut self, idx: u32) -> Option<&mut Conn> {
@@ -106,8 +118,27 @@ impl Table {
         self.heap.push(Reverse((conn.deadline, idx, gen)));
         self.slab[idx as usize] = Some(conn);
         self.map.insert(key, idx);
+        self.last = None;
         self.len += 1;
+        self.compact();
         idx
+    }
+
+    /// Stale heap entries of finished connections would otherwise stay until their
+    /// (idle-timeout) key comes due: rebuild the heap from the live connections when it
+    /// holds more than twice as many entries, so it stays O(tracked connections).
+    fn compact(&mut self) {
+        if self.heap.len() <= 2 * self.len + 1024 {
+            return;
+        }
+        let mut live = Vec::with_capacity(self.len);
+        for (i, slot) in self.slab.iter_mut().enumerate() {
+            if let Some(c) = slot.as_deref_mut() {
+                c.heap_key = c.deadline;
+                live.push(Reverse((c.deadline, i as u32, self.gens[i])));
+            }
+        }
+        self.heap = BinaryHeap::from(live);
     }
 
     /// Call after changing a connection's `deadline`.
@@ -119,11 +150,13 @@ impl Table {
                 self.heap.push(Reverse((c.deadline, idx, gen)));
             }
         }
+        self.compact();
     }
 
     /// Removes and returns a connection.
     pub fn remove(&mut self, idx: u32) -> Option<Box<Conn>> {
         let c = self.slab.get_mut(idx as usize)?.take()?;
+        self.last = None;
         if self.map.get(&c.key) == Some(&idx) {
             self.map.remove(&c.key);
         }
@@ -162,6 +195,11 @@ impl Table {
             self.heap.push(Reverse((key, idx, gen)));
             return Some(idx);
         }
+    }
+
+    #[cfg(test)]
+    pub fn heap_len(&self) -> usize {
+        self.heap.len()
     }
 
     /// Indices of every connection, in slab order.
