@@ -154,9 +154,9 @@ pub struct Config {
     /// `--ndjson PATH`: one JSON line per event as it completes; `-` = standard output
     /// (which then carries only the NDJSON).
     pub ndjson: Option<PathBuf>,
-    /// `--zeek-logs DIR`: conn.log and handshakes.log in Zeek's TSV format.
+    /// `--zeek-logs DIR`: conn.log, handshakes.log and streams.log in Zeek's TSV format.
     pub zeek_logs: Option<PathBuf>,
-    /// `--parquet DIR`: connections.parquet and packets.parquet (cargo feature `parquet`;
+    /// `--parquet DIR`: connections, streams and packets tables (cargo feature `parquet`;
     /// without it, asking for them is a usage error).
     pub parquet: Option<PathBuf>,
 }

@@ -152,6 +152,7 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
     // Streams run after every other analyzer (the connection tracker first assigns
     // `ctx.conn`); kept typed so the pipeline can take its spilled entries at the end.
     let mut streams = stream_analyzer(config, views.streams)?;
+    sinks.expect_streams(streams.is_some());
     let mut live = LiveDisplay::new(config.status_line && !config.quiet);
     let mut progress = match &source {
         Source::Files(f) if config.progress && !config.quiet && !json_stdout => {
@@ -257,6 +258,7 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
         ..Report::default()
     };
     if ctx.want_events {
+        sinks.input_ended();
         // Open state is finalized in bounded batches so its events stream out.
         let all = analyzers
             .iter_mut()

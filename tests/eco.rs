@@ -319,6 +319,59 @@ fn check_logs(report: &Report, dir: &Path, what: &str) -> usize {
             "{what}: handshake uid = conn uid"
         );
     }
+    // streams.log: one row per streams[] entry, with its connection's uid and ts.
+    let st = ZeekLog::read(&dir.join("zeek/streams.log"));
+    assert!(st.closed);
+    let streams: Vec<netlens::report::streams::StreamEntry> =
+        report.streams.clone().unwrap_or_default();
+    assert_eq!(
+        st.rows.len(),
+        streams.len(),
+        "{what}: one streams.log row per stream"
+    );
+    let conn_row: HashMap<u64, (String, String)> = log
+        .records()
+        .iter()
+        .map(|r| {
+            let c = conns
+                .iter()
+                .find(|c| secs6(c.start_ns) == r["ts"] && host_port(&c.orig).1 == r["id.orig_p"])
+                .expect("conn of row");
+            (c.id, (r["uid"].to_string(), r["ts"].to_string()))
+        })
+        .collect();
+    for r in st.records() {
+        let id: u64 = r["conn"].parse().unwrap();
+        let s = streams
+            .iter()
+            .find(|s| s.conn == id && s.dir == r["dir"])
+            .unwrap_or_else(|| panic!("{what}: streams.log row {id} {} has no entry", r["dir"]));
+        let (uid, ts) = &conn_row[&id];
+        assert_eq!(
+            (r["uid"], r["ts"]),
+            (uid.as_str(), ts.as_str()),
+            "{what}: stream {id} uid"
+        );
+        assert_eq!(
+            host_port(&s.orig),
+            (r["id.orig_h"].to_string(), r["id.orig_p"].to_string())
+        );
+        for (col, v) in [
+            ("bytes", s.bytes),
+            ("stream_len", s.stream_len),
+            ("first_frame", s.first_frame),
+            ("messages", s.stats.messages),
+            ("split_messages", s.stats.split_messages),
+            ("coalesced_messages", s.stats.coalesced_messages),
+            ("coalescing_segments", s.stats.coalescing_segments),
+            ("segments", s.stats.segments),
+            ("gaps", s.gaps_total.count),
+            ("retransmissions", s.reassembly.retransmissions),
+        ] {
+            assert_eq!(r[col], v.to_string(), "{what}: stream {id} {} {col}", s.dir);
+        }
+        assert_eq!(r["framing"], s.framing, "{what}: stream {id} framing");
+    }
     conns.len()
 }
 
@@ -553,7 +606,7 @@ fn zeek_logs_are_reproducible() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     run_all(&f, a.path());
     run_all(&f, b.path());
-    for name in ["conn.log", "handshakes.log"] {
+    for name in ["conn.log", "handshakes.log", "streams.log"] {
         let x = std::fs::read(a.path().join("zeek").join(name)).unwrap();
         let y = std::fs::read(b.path().join("zeek").join(name)).unwrap();
         assert_eq!(x, y, "{name} differs between two runs");
@@ -585,7 +638,7 @@ fn ndjson_lines_are_the_report_entries() {
             files.push(c.join("captures").join(t));
         }
     }
-    let (mut n_conn, mut n_arp) = (0, 0);
+    let (mut n_conn, mut n_arp, mut n_streams) = (0, 0, 0);
     for f in &files {
         let dir = tempfile::tempdir().expect("tempdir");
         let report = run_all(f, dir.path());
@@ -638,6 +691,32 @@ fn ndjson_lines_are_the_report_entries() {
         assert_eq!(arp, want_arp, "{f:?}: arp lines");
         n_arp += arp.len();
 
+        // stream lines = streams[], udp_flow lines = udp_flows[], each after its connection.
+        for (ty, section, key) in [
+            ("stream", "streams", "conn"),
+            ("udp_flow", "udp_flows", "flow"),
+        ] {
+            let mut got: Vec<Value> = of(ty).into_iter().map(without_type).collect();
+            got.sort_by_key(|s| (s[key].as_u64(), s["dir"] != "orig"));
+            let want = raw[section].as_array().cloned().unwrap_or_default();
+            assert_eq!(got, want, "{f:?}: {ty} lines");
+            for s in &got {
+                let at = |t: &str, k: &str| {
+                    lines
+                        .iter()
+                        .position(|l| {
+                            l["type"] == t && l[k] == s[key] && (k == "id" || l["dir"] == s["dir"])
+                        })
+                        .unwrap()
+                };
+                assert!(
+                    at("connection", "id") < at(ty, key),
+                    "{f:?}: {ty} before its connection"
+                );
+            }
+            n_streams += got.len();
+        }
+
         // The summary is last and carries the report's stats and counts.
         let last = lines.last().expect("lines");
         assert_eq!(last["type"], "summary");
@@ -655,10 +734,13 @@ fn ndjson_lines_are_the_report_entries() {
         );
     }
     eprintln!(
-        "ndjson: {n_conn} connection and {n_arp} arp lines over {} captures",
+        "ndjson: {n_conn} connection, {n_arp} arp, {n_streams} stream/udp_flow lines over {} captures",
         files.len()
     );
-    assert!(n_conn >= 20 && n_arp >= 5, "too few events to tell");
+    assert!(
+        n_conn >= 20 && n_arp >= 5 && n_streams >= 20,
+        "too few events to tell"
+    );
 }
 
 #[test]

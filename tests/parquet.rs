@@ -180,6 +180,51 @@ mod with_feature {
             assert_eq!(row["orig_h"], h.trim_matches(|x| x == '[' || x == ']'));
             assert_eq!(row["orig_p"], json!(p.parse::<u16>().unwrap()));
         }
+        // streams.parquet = streams[], scalars and stats flattened.
+        let mut st = rows(&dir.path().join("pq/streams.parquet"));
+        st.sort_by_key(|s| (s["conn"].as_u64(), s["dir"] != "orig"));
+        let want_st = r["streams"].as_array().cloned().unwrap_or_default();
+        assert_eq!(st.len(), want_st.len(), "{files:?}: stream rows");
+        for (row, s) in st.iter().zip(&want_st) {
+            for k in [
+                "conn",
+                "dir",
+                "orig",
+                "resp",
+                "bytes",
+                "stream_len",
+                "first_frame",
+                "last_frame",
+                "isn",
+                "base_seq",
+                "midstream",
+                "framing",
+                "framing_reason",
+                "unframed_bytes",
+                "mss",
+                "oversized_segments",
+            ] {
+                assert_eq!(
+                    row[k], s[k],
+                    "{files:?}: stream {} {} {k}",
+                    s["conn"], s["dir"]
+                );
+            }
+            for (col, a, b) in [
+                ("stats_messages", "stats", "messages"),
+                ("stats_split_messages", "stats", "split_messages"),
+                ("stats_coalesced_messages", "stats", "coalesced_messages"),
+                ("stats_segments", "stats", "segments"),
+                (
+                    "reassembly_retransmissions",
+                    "reassembly",
+                    "retransmissions",
+                ),
+                ("gaps_total_bytes", "gaps_total", "bytes"),
+            ] {
+                assert_eq!(row[col], s[a][b], "{files:?}: stream {} {col}", s["conn"]);
+            }
+        }
         // packets.parquet = packets[], the fields of the layers.
         let pk = rows(&dir.path().join("pq/packets.parquet"));
         let want = r["packets"].as_array().cloned().unwrap_or_default();

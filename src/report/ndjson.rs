@@ -5,7 +5,8 @@
 //! [`Event`] is the schema of a line: a `"type"` tag, then the fields of the report entry
 //! it completes, under the names the JSON report uses (a `connection` line *is* a
 //! `connections[]` entry; a `handshake` line carries a `connections[].handshake` object
-//! with the connection it belongs to; an `arp` line *is* an `arp.exchanges[]` entry). The
+//! with the connection it belongs to; an `arp` line *is* an `arp.exchanges[]` entry; a
+//! `stream` line a `streams[]` entry, a `udp_flow` line a `udp_flows[]` entry). The
 //! last line of a run is a `summary` with the report's `source`, `stats` and
 //! `connection_stats`. docs/report.md ("ndjson events") documents every type.
 //!
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::conns::{ConnEntry, ConnStats, HandshakeEntry};
 use super::l2::ArpExchange;
+use super::streams::{StreamEntry, UdpFlowEntry};
 use super::{Source, Stats, Warning};
 
 /// How long written lines may wait in the buffer while events keep arriving.
@@ -40,6 +42,12 @@ pub enum Event {
     /// An ARP request was answered, or its reply timeout passed (or the input ended)
     /// without an answer: its `arp.exchanges[]` entry.
     Arp(Box<ArpExchange>),
+    /// A TCP stream direction was finalized (its connection was): its `streams[]` entry,
+    /// framing stats, segments and messages included (lists capped by `--max-list`).
+    Stream(Box<StreamEntry>),
+    /// A UDP flow direction was finalized: its `udp_flows[]` entry.
+    #[serde(rename = "udp_flow")]
+    UdpFlow(Box<UdpFlowEntry>),
     /// The run ended: written last.
     Summary(Box<SummaryEvent>),
 }
@@ -86,6 +94,8 @@ impl Event {
             Event::Connection(_) => "connection",
             Event::Handshake(_) => "handshake",
             Event::Arp(_) => "arp",
+            Event::Stream(_) => "stream",
+            Event::UdpFlow(_) => "udp_flow",
             Event::Summary(_) => "summary",
         }
     }

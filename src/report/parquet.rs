@@ -1,7 +1,9 @@
 //! Parquet tables (`--parquet DIR`, cargo feature `parquet`): `connections.parquet`, one
 //! row per connection as it is finalized (the `connections[]` entry with nested fields
-//! flattened: `handshake.rtt_ms.syn_to_synack` → `handshake_rtt_ms_syn_to_synack`), and
-//! `packets.parquet`, one row per frame read. docs/report.md ("parquet tables") lists
+//! flattened: `handshake.rtt_ms.syn_to_synack` → `handshake_rtt_ms_syn_to_synack`),
+//! `streams.parquet`, one row per TCP stream direction (the `streams[]` entry's scalars and
+//! `stats`/`reassembly`/`gaps_total` flattened; no lists), and `packets.parquet`, one row
+//! per frame read. docs/report.md ("parquet tables") lists
 //! every column.
 //!
 //! Memory is bounded: rows collect in Arrow column builders and go to the writer every
@@ -23,6 +25,7 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use super::conns::ConnEntry;
+use super::streams::StreamEntry;
 use super::zeek::{split_endpoint, uid};
 use crate::analyze::Ctx;
 use crate::dissect::{Link, Net, Packet, Transport};
@@ -252,6 +255,54 @@ pub fn connection_fields() -> Vec<(&'static str, DataType)> {
     ]
 }
 
+/// Columns of `streams.parquet`.
+pub fn stream_fields() -> Vec<(&'static str, DataType)> {
+    use DataType::*;
+    vec![
+        ("conn", UInt64),
+        ("dir", Utf8),
+        ("orig", Utf8),
+        ("resp", Utf8),
+        ("bytes", UInt64),
+        ("stream_len", UInt64),
+        ("first_frame", UInt64),
+        ("last_frame", UInt64),
+        ("isn", UInt32),
+        ("base_seq", UInt32),
+        ("midstream", Boolean),
+        ("syn_frame", UInt64),
+        ("fin_frame", UInt64),
+        ("fin_offset", UInt64),
+        ("rst_frame", UInt64),
+        ("gaps_total_count", UInt64),
+        ("gaps_total_bytes", UInt64),
+        ("framing", Utf8),
+        ("framing_reason", Utf8),
+        ("framing_error_offset", UInt64),
+        ("framing_error_frame", UInt64),
+        ("framing_error_reason", Utf8),
+        ("unframed_bytes", UInt64),
+        ("mss", UInt16),
+        ("mss_source", Utf8),
+        ("oversized_segments", UInt64),
+        ("stats_messages", UInt64),
+        ("stats_split_messages", UInt64),
+        ("stats_coalesced_messages", UInt64),
+        ("stats_coalescing_segments", UInt64),
+        ("stats_max_messages_per_segment", UInt64),
+        ("stats_max_segments_per_message", UInt64),
+        ("stats_segments", UInt64),
+        ("stats_incomplete_messages", UInt64),
+        ("reassembly_payload_segments", UInt64),
+        ("reassembly_retransmissions", UInt64),
+        ("reassembly_retransmitted_bytes", UInt64),
+        ("reassembly_overlaps", UInt64),
+        ("reassembly_conflicting_bytes", UInt64),
+        ("reassembly_out_of_order", UInt64),
+        ("reassembly_late_bytes", UInt64),
+    ]
+}
+
 /// Columns of `packets.parquet`.
 pub fn packet_fields() -> Vec<(&'static str, DataType)> {
     use DataType::*;
@@ -288,6 +339,7 @@ pub fn packet_fields() -> Vec<(&'static str, DataType)> {
 /// The Parquet tables of one run.
 pub struct ParquetOut {
     conns: Table,
+    streams: Table,
     packets: Table,
     scratch: [String; 5],
 }
@@ -301,6 +353,7 @@ impl ParquetOut {
         })?;
         Ok(ParquetOut {
             conns: Table::create(dir.join("connections.parquet"), &connection_fields())?,
+            streams: Table::create(dir.join("streams.parquet"), &stream_fields())?,
             packets: Table::create(dir.join("packets.parquet"), &packet_fields())?,
             scratch: Default::default(),
         })
@@ -368,6 +421,55 @@ impl ParquetOut {
             V::Str(s.map(|s| s.resp.as_str())),
         ];
         self.conns.push(&row)
+    }
+
+    /// A finalized TCP stream direction.
+    pub fn stream(&mut self, s: &StreamEntry) -> Result<()> {
+        let (st, r, fe) = (&s.stats, &s.reassembly, s.framing_error.as_ref());
+        let row = [
+            V::U64(Some(s.conn)),
+            V::Str(Some(&s.dir)),
+            V::Str(Some(&s.orig)),
+            V::Str(Some(&s.resp)),
+            V::U64(Some(s.bytes)),
+            V::U64(Some(s.stream_len)),
+            V::U64(Some(s.first_frame)),
+            V::U64(Some(s.last_frame)),
+            V::U32(s.isn),
+            V::U32(Some(s.base_seq)),
+            V::Bool(Some(s.midstream)),
+            V::U64(s.syn_frame),
+            V::U64(s.fin.map(|f| f.frame)),
+            V::U64(s.fin.map(|f| f.offset)),
+            V::U64(s.rst_frame),
+            V::U64(Some(s.gaps_total.count)),
+            V::U64(Some(s.gaps_total.bytes)),
+            V::Str(Some(&s.framing)),
+            V::Str(Some(&s.framing_reason)),
+            V::U64(fe.map(|e| e.offset)),
+            V::U64(fe.and_then(|e| e.frame)),
+            V::Str(fe.map(|e| e.reason.as_str())),
+            V::U64(Some(s.unframed_bytes)),
+            V::U16(s.mss),
+            V::Str(Some(&s.mss_source)),
+            V::U64(Some(s.oversized_segments)),
+            V::U64(Some(st.messages)),
+            V::U64(Some(st.split_messages)),
+            V::U64(Some(st.coalesced_messages)),
+            V::U64(Some(st.coalescing_segments)),
+            V::U64(Some(st.max_messages_per_segment)),
+            V::U64(Some(st.max_segments_per_message)),
+            V::U64(Some(st.segments)),
+            V::U64(Some(st.incomplete_messages)),
+            V::U64(Some(r.payload_segments)),
+            V::U64(Some(r.retransmissions)),
+            V::U64(Some(r.retransmitted_bytes)),
+            V::U64(Some(r.overlaps)),
+            V::U64(Some(r.conflicting_bytes)),
+            V::U64(Some(r.out_of_order)),
+            V::U64(Some(r.late_bytes)),
+        ];
+        self.streams.push(&row)
     }
 
     /// A frame read (after every analyzer saw it: `ctx.conn` names its connection).
@@ -463,6 +565,7 @@ impl ParquetOut {
     /// Writes what is buffered and the files' footers.
     pub fn finish(&mut self) -> Result<()> {
         self.conns.close()?;
+        self.streams.close()?;
         self.packets.close()
     }
 }

@@ -103,6 +103,20 @@ impl Sinks {
         })
     }
 
+    /// The stream analysis runs (streams.log rows need their connection's uid).
+    pub fn expect_streams(&mut self, on: bool) {
+        if let Some(z) = self.zeek.as_mut() {
+            z.expect_streams(on);
+        }
+    }
+
+    /// The input ended: the end-of-input event batches follow.
+    pub fn input_ended(&mut self) {
+        if let Some(z) = self.zeek.as_mut() {
+            z.input_ended();
+        }
+    }
+
     /// Flush after every packet that completed events (see the field).
     pub fn set_eager(&mut self, eager: bool) {
         self.eager = eager;
@@ -159,16 +173,24 @@ impl Sinks {
                 w.write(&ev, out).map_err(|e| Self::ndjson_err(dest, e))?;
             }
             #[cfg(feature = "parquet")]
-            if let (Some(pq), Event::Connection(c)) = (self.parquet.as_mut(), &ev) {
-                pq.connection(c)?;
+            if let Some(pq) = self.parquet.as_mut() {
+                match &ev {
+                    Event::Connection(c) => pq.connection(c)?,
+                    Event::Stream(s) => pq.stream(s)?,
+                    _ => {}
+                }
             }
             if let Some(z) = self.zeek.as_mut() {
                 match &ev {
                     Event::Connection(c) => z.connection(c)?,
                     Event::Handshake(h) => z.handshake(h)?,
-                    Event::Arp(_) | Event::Summary(_) => {}
+                    Event::Stream(s) => z.stream(s)?,
+                    Event::Arp(_) | Event::UdpFlow(_) | Event::Summary(_) => {}
                 }
             }
+        }
+        if let Some(z) = self.zeek.as_mut() {
+            z.batch_done();
         }
         if self.dirty && (self.eager || self.last_flush.elapsed() >= FLUSH_EVERY) {
             self.flush(out)?;

@@ -1,10 +1,15 @@
 //! Zeek-format logs (`--zeek-logs DIR`): `conn.log` with Zeek's own columns, and the
-//! netlens-specific `handshakes.log`, in Zeek's ASCII/TSV format (the `#separator`,
+//! netlens-specific `handshakes.log` and `streams.log`, in Zeek's ASCII/TSV format (the `#separator`,
 //! `#set_separator`, `#empty_field`, `#unset_field`, `#path`, `#open`, `#fields`, `#types`
 //! header, one row per record, `#close`), so zeek-cut, RITA and Zeek scripts read them.
 //!
 //! Rows are written as their events complete (a connection when finalized, a handshake
-//! when it resolves), as Zeek writes conn.log: in finalization order, not sorted.
+//! when it resolves, a stream direction after its connection), as Zeek writes conn.log:
+//! in finalization order, not sorted. A streams.log row carries its connection's uid and
+//! ts, remembered from the connection's row: a connection's stream events follow its
+//! connection event in the same batch (the same frame), so the memory is cleared after
+//! every frame, except at the end of input, where the tracker's batches come first and
+//! the streams' after (then it holds one entry per connection still open at the end).
 //!
 //! Zeek's conventions are kept (base/protocols/conn/main.zeek): `duration`, `orig_bytes`
 //! and `resp_bytes` are unset (`-`) unless the duration is above zero; an empty `history`
@@ -21,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 use super::conns::{ConnEntry, HandshakeEntry};
 use super::ndjson::HandshakeEvent;
+use super::streams::StreamEntry;
 use crate::error::{Error, Result};
 
 /// conn.log columns and types, as Zeek 6/7 log them (base/protocols/conn/main.zeek).
@@ -77,6 +83,42 @@ pub const HANDSHAKE_FIELDS: &[(&str, &str)] = &[
     ("orig_sack_ok", "bool"),
     ("resp_sack_ok", "bool"),
     ("syn_data_bytes", "count"),
+];
+
+/// streams.log columns (netlens-specific; docs/report.md, "zeek logs").
+pub const STREAM_FIELDS: &[(&str, &str)] = &[
+    ("ts", "time"),
+    ("uid", "string"),
+    ("id.orig_h", "addr"),
+    ("id.orig_p", "port"),
+    ("id.resp_h", "addr"),
+    ("id.resp_p", "port"),
+    ("conn", "count"),
+    ("dir", "string"),
+    ("bytes", "count"),
+    ("stream_len", "count"),
+    ("first_frame", "count"),
+    ("last_frame", "count"),
+    ("midstream", "bool"),
+    ("framing", "string"),
+    ("framing_reason", "string"),
+    ("framing_error", "string"),
+    ("unframed_bytes", "count"),
+    ("mss", "count"),
+    ("segments", "count"),
+    ("messages", "count"),
+    ("split_messages", "count"),
+    ("coalesced_messages", "count"),
+    ("coalescing_segments", "count"),
+    ("max_messages_per_segment", "count"),
+    ("max_segments_per_message", "count"),
+    ("incomplete_messages", "count"),
+    ("gaps", "count"),
+    ("gap_bytes", "count"),
+    ("retransmissions", "count"),
+    ("retransmitted_bytes", "count"),
+    ("out_of_order", "count"),
+    ("oversized_segments", "count"),
 ];
 
 const UNSET: &str = "-";
@@ -147,9 +189,10 @@ fn stamp(ns: i64) -> String {
     format!("{day}-{clock}")
 }
 
-/// Escapes a string field as Zeek's ASCII writer does: separators and non-printable bytes
-/// as `\xHH`, a backslash doubled; an empty string is `(empty)`, and a value that reads as
-/// the unset or empty marker is escaped so it does not.
+/// Escapes a string field as Zeek's ASCII writer does (threading/formatters/Ascii.cc):
+/// the tab separator and non-printable bytes as `\xHH`, a backslash doubled; an empty
+/// string is `(empty)`, and a value equal to the unset or empty marker gets its first
+/// character escaped. The set separator (`,`) is escaped only inside sets and vectors.
 pub fn escape(s: &str) -> String {
     if s.is_empty() {
         return EMPTY.into();
@@ -161,7 +204,6 @@ pub fn escape(s: &str) -> String {
     for c in s.chars() {
         match c {
             '\\' => o.push_str("\\\\"),
-            ',' | '\t' => o.push_str(&format!("\\x{:02x}", c as u32)),
             c if (c as u32) < 0x20 || c as u32 == 0x7f => {
                 o.push_str(&format!("\\x{:02x}", c as u32))
             }
@@ -264,6 +306,12 @@ impl Log {
 pub struct ZeekLogs {
     conn: Log,
     handshakes: Log,
+    streams: Log,
+    /// Remember connections' (uid, ts) for their streams.log rows (streams analysis on).
+    remember: bool,
+    /// End of input: keep `uids` across batches.
+    ending: bool,
+    uids: rustc_hash::FxHashMap<u64, (String, i64)>,
     /// Capture time of the first and latest frame read.
     first_ns: Option<i64>,
     last_ns: i64,
@@ -285,6 +333,11 @@ impl ZeekLogs {
                 .map_err(|e| write_err(&dir.join("conn.log"), e))?,
             handshakes: Log::create(dir, "handshakes", HANDSHAKE_FIELDS)
                 .map_err(|e| write_err(&dir.join("handshakes.log"), e))?,
+            streams: Log::create(dir, "streams", STREAM_FIELDS)
+                .map_err(|e| write_err(&dir.join("streams.log"), e))?,
+            remember: false,
+            ending: false,
+            uids: rustc_hash::FxHashMap::default(),
             first_ns: None,
             last_ns: 0,
         })
@@ -304,10 +357,31 @@ impl ZeekLogs {
         self.first_ns.unwrap_or(0)
     }
 
+    /// The stream analysis runs: streams.log rows will need their connection's uid.
+    pub fn expect_streams(&mut self, on: bool) {
+        self.remember = on;
+    }
+
+    /// The events of one frame were written: forget the uids kept for them.
+    pub fn batch_done(&mut self) {
+        if !self.ending && !self.uids.is_empty() {
+            self.uids.clear();
+        }
+    }
+
+    /// The end-of-input batches begin: keep uids until the streams' batches used them.
+    pub fn input_ended(&mut self) {
+        self.ending = true;
+    }
+
     /// A finalized connection: one conn.log row.
     pub fn connection(&mut self, c: &ConnEntry) -> Result<()> {
         let (oh, op) = split_endpoint(&c.orig);
         let (rh, rp) = split_endpoint(&c.resp);
+        let uid = uid(&c.proto, &c.orig, &c.resp, c.start_ns, c.first_frame);
+        if self.remember && c.proto == "tcp" {
+            self.uids.insert(c.id, (uid.clone(), c.start_ns));
+        }
         // Zeek sets duration and sizes only for a duration above zero (set_conn).
         let (duration, ob, rb) = if c.duration_s > 0.0 {
             (
@@ -320,7 +394,7 @@ impl ZeekLogs {
         };
         let cells = [
             time(c.start_ns),
-            uid(&c.proto, &c.orig, &c.resp, c.start_ns, c.first_frame),
+            uid,
             oh.to_string(),
             op.to_string(),
             rh.to_string(),
@@ -405,6 +479,70 @@ impl ZeekLogs {
             .map_err(|e| write_err(&self.handshakes.path, e))
     }
 
+    /// A finalized stream direction: one streams.log row.
+    pub fn stream(&mut self, s: &StreamEntry) -> Result<()> {
+        let (oh, op) = split_endpoint(&s.orig);
+        let (rh, rp) = split_endpoint(&s.resp);
+        // The second direction of a connection is its last use of the uid.
+        let (uid, ts) = match self.uids.get(&s.conn) {
+            Some((u, t)) => (u.clone(), time(*t)),
+            None => (UNSET.to_string(), UNSET.to_string()),
+        };
+        if s.dir == "resp" {
+            self.uids.remove(&s.conn);
+        }
+        let st = &s.stats;
+        let r = &s.reassembly;
+        let cells = [
+            ts,
+            uid,
+            oh.to_string(),
+            op.to_string(),
+            rh.to_string(),
+            rp.to_string(),
+            s.conn.to_string(),
+            escape(&s.dir),
+            s.bytes.to_string(),
+            s.stream_len.to_string(),
+            s.first_frame.to_string(),
+            s.last_frame.to_string(),
+            boolean(s.midstream).into(),
+            escape(&s.framing),
+            escape(&s.framing_reason),
+            s.framing_error.as_ref().map_or_else(
+                || UNSET.to_string(),
+                |e| {
+                    escape(&format!(
+                        "offset {} frame {}: {}",
+                        e.offset,
+                        opt(e.frame),
+                        e.reason
+                    ))
+                },
+            ),
+            s.unframed_bytes.to_string(),
+            opt(s.mss),
+            st.segments.to_string(),
+            st.messages.to_string(),
+            st.split_messages.to_string(),
+            st.coalesced_messages.to_string(),
+            st.coalescing_segments.to_string(),
+            st.max_messages_per_segment.to_string(),
+            st.max_segments_per_message.to_string(),
+            st.incomplete_messages.to_string(),
+            s.gaps_total.count.to_string(),
+            s.gaps_total.bytes.to_string(),
+            r.retransmissions.to_string(),
+            r.retransmitted_bytes.to_string(),
+            r.out_of_order.to_string(),
+            s.oversized_segments.to_string(),
+        ];
+        let open = self.open_ns();
+        self.streams
+            .write_row(open, &cells)
+            .map_err(|e| write_err(&self.streams.path, e))
+    }
+
     /// Flushes rows written so far (a live capture's idle moments).
     pub fn flush(&mut self) -> Result<()> {
         self.conn
@@ -414,7 +552,11 @@ impl ZeekLogs {
         self.handshakes
             .w
             .flush()
-            .map_err(|e| write_err(&self.handshakes.path, e))
+            .map_err(|e| write_err(&self.handshakes.path, e))?;
+        self.streams
+            .w
+            .flush()
+            .map_err(|e| write_err(&self.streams.path, e))
     }
 
     /// Writes the headers of empty logs and every `#close` line.
@@ -425,7 +567,10 @@ impl ZeekLogs {
             .map_err(|e| write_err(&self.conn.path, e))?;
         self.handshakes
             .close(open, close)
-            .map_err(|e| write_err(&self.handshakes.path, e))
+            .map_err(|e| write_err(&self.handshakes.path, e))?;
+        self.streams
+            .close(open, close)
+            .map_err(|e| write_err(&self.streams.path, e))
     }
 }
 
@@ -458,7 +603,7 @@ mod tests {
         assert_eq!(split_endpoint("10.0.0.1:53"), ("10.0.0.1", "53"));
         assert_eq!(escape(""), "(empty)");
         assert_eq!(escape("-"), "\\x2d");
-        assert_eq!(escape("a\tb,c"), "a\\x09b\\x2cc");
+        assert_eq!(escape("a\tb,c"), "a\\x09b,c");
         assert_eq!(escape("ShADadFf"), "ShADadFf");
     }
 
