@@ -890,3 +890,89 @@ fn ndjson_streams_while_the_input_is_still_open() {
     assert!(child.wait().unwrap().success());
     reader.join().unwrap();
 }
+
+/// Writes a pcap of `n` short TCP connections (SYN, SYN-ACK, ACK, RST), 1 ms apart.
+fn many_connections(path: &Path, n: u32) {
+    use etherparse::PacketBuilder;
+    use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+    let mut w =
+        PcapWriter::with_header(std::fs::File::create(path).unwrap(), PcapHeader::default())
+            .unwrap();
+    let (ma, mb) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    for i in 0..n {
+        let c = [10, 1, (i >> 8) as u8, i as u8];
+        let s = [10, 2, 0, 1];
+        let port = 1024 + (i % 60_000) as u16;
+        let t = Duration::from_millis(1_700_000_000_000 + u64::from(i));
+        let steps: [(bool, u32, u32, u8); 4] = [
+            (true, 1000, 0, 0b10),        // SYN
+            (false, 5000, 1001, 0b10010), // SYN-ACK
+            (true, 1001, 5001, 0b10000),  // ACK
+            (true, 1001, 5001, 0b10100),  // RST-ACK
+        ];
+        for (fwd, seq, ack, flags) in steps {
+            let (src, dst, sm, dm, sp, dp) = if fwd {
+                (c, s, ma, mb, port, 80)
+            } else {
+                (s, c, mb, ma, 80, port)
+            };
+            let mut b = PacketBuilder::ethernet2(sm, dm)
+                .ipv4(src, dst, 64)
+                .tcp(sp, dp, seq, 1024);
+            if flags & 0b10 != 0 {
+                b = b.syn();
+            }
+            if flags & 0b10000 != 0 {
+                b = b.ack(ack);
+            }
+            if flags & 0b100 != 0 {
+                b = b.rst();
+            }
+            let mut buf = Vec::new();
+            b.write(&mut buf, &[]).unwrap();
+            w.write_packet(&PcapPacket::new(t, buf.len() as u32, &buf))
+                .unwrap();
+        }
+    }
+}
+
+/// `--ndjson - | head`: a closed stdout ends the run quietly with exit 0, as for tables
+/// (several MB of lines, so the pipe closes while lines are being serialised).
+#[test]
+fn ndjson_to_a_closed_pipe_ends_quietly() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("many.pcap");
+    many_connections(&f, 4000);
+    for _ in 0..3 {
+        let mut child = Command::new(BIN)
+            .arg("read")
+            .arg(&f)
+            .args(["--ndjson", "-", "--linger", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut first = [0u8; 10];
+        child
+            .stdout
+            .take()
+            .expect("stdout")
+            .read_exact(&mut first)
+            .expect("some output");
+        // stdout is dropped (closed) here, long before the run is done.
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(first.starts_with(b"{\"type\":"));
+    }
+}

@@ -127,7 +127,8 @@ impl NdjsonWriter {
     /// Writes one line.
     pub fn write(&mut self, ev: &Event, out: &mut dyn Write) -> io::Result<()> {
         let w = self.dest(out);
-        serde_json::to_writer(&mut *w, ev).map_err(io::Error::other)?;
+        // io::Error::from keeps the kind of a write error (a closed pipe stays BrokenPipe).
+        serde_json::to_writer(&mut *w, ev).map_err(io::Error::from)?;
         w.write_all(b"\n")?;
         // At most one key per event type: no allocation after the first line of a type.
         let k = ev.kind();
