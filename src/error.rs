@@ -26,7 +26,7 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot write {path}: {source}; check that the directory exists and is writable")]
+    #[error("cannot write {path}: {source}; {}", write_hint(.source))]
     Write {
         path: PathBuf,
         #[source]
@@ -43,6 +43,16 @@ pub enum Error {
     /// A needed run-time library (libpcap for --filter) is missing.
     #[error("{0}")]
     Environment(String),
+}
+
+/// What the user can do about a failed write: the usual cause differs by error kind.
+fn write_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+            "free some space or write elsewhere"
+        }
+        _ => "check that the directory exists and is writable",
+    }
 }
 
 impl Error {

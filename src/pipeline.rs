@@ -15,9 +15,10 @@ use crate::analyze::mac_table::MacTableAnalyzer;
 use crate::analyze::stats::StatsAnalyzer;
 use crate::analyze::streams::{StreamAnalyzer, StreamSink};
 use crate::analyze::{Analyzer, Ctx};
+use crate::capture::file::CaptureFile;
 use crate::capture::filter::{Filter, FilterError};
 use crate::capture::live::LiveOptions;
-use crate::capture::source::Source;
+use crate::capture::source::{FileSet, Source};
 use crate::capture::writer::PcapOut;
 use crate::capture::{linktype, InterfaceInfo, Next};
 use crate::config::{Config, Input};
@@ -43,12 +44,7 @@ fn output_error(e: io::Error) -> Error {
 ///
 /// Returns the report as built (the JSON document, if asked for, is already written).
 pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<(Report, Outcome)> {
-    if config.json_to_stdout() && config.ndjson_to_stdout() {
-        return Err(Error::Usage(
-            "--json - and --ndjson - cannot both write to standard output; give one a file".into(),
-        ));
-    }
-    let mut source = match &config.input {
+    let source = match &config.input {
         Input::Files(paths) => {
             if paths.is_empty() {
                 return Err(Error::Usage(
@@ -69,6 +65,33 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<
             promiscuous: l.promiscuous,
         })?,
     };
+    run_source(config, source, out, err)
+}
+
+/// Runs `config` over captures already opened, one per path of `config.input` (the paths
+/// only name the inputs in the report). Tests and fuzz targets use this to read bytes from
+/// memory ([`CaptureFile::from_reader`]) through the whole pipeline without temporary files.
+pub fn run_captures(
+    config: &Config,
+    files: Vec<CaptureFile>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(Report, Outcome)> {
+    run_source(config, Source::Files(FileSet::from_files(files)), out, err)
+}
+
+/// Runs `config` over an open source: the one loop of netlens.
+pub fn run_source(
+    config: &Config,
+    mut source: Source,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(Report, Outcome)> {
+    if config.json_to_stdout() && config.ndjson_to_stdout() {
+        return Err(Error::Usage(
+            "--json - and --ndjson - cannot both write to standard output; give one a file".into(),
+        ));
+    }
     let mut filter = match &config.filter {
         Some(expr) => {
             let first = source

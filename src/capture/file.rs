@@ -5,7 +5,8 @@
 //! parsed by `pcap-file`; buffering is ours so that every record's byte offset is known and
 //! a record's length field is checked against `max_record` *before* the buffer grows: a
 //! length of 4 GB is damage, not an allocation. Memory is one buffer, about the size of the
-//! largest record seen (at least 1 MiB).
+//! largest record seen (at least 1 MiB); it grows only as bytes arrive, so a length field
+//! that lies (within the cap) costs what the input really holds, not what it claims.
 //!
 //! When a record cannot be read (cut short, absurd length, unparsable block) the reader
 //! returns [`Next::Damaged`] with the byte offset and stops that file: a pcap has no
@@ -26,6 +27,11 @@ use crate::error::{Error, Result};
 /// Largest record accepted by default (pcap record or pcapng block), in bytes.
 pub const DEFAULT_MAX_RECORD: usize = 16 << 20;
 const MIN_BUFFER: usize = 1 << 20;
+/// Most interfaces one file may declare (pcapng, all sections together). Real captures
+/// have a handful; every one is kept for the report (and by pcap-file's parser), so a file
+/// of nothing but interface blocks would otherwise grow memory with its length. Beyond the
+/// cap the file is damaged from that block on, with a warning.
+pub const MAX_INTERFACES: usize = 65_536;
 
 /// The container format of one input file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,13 +62,22 @@ struct NgIface {
 impl NgIface {
     /// Capture time in nanoseconds of a timestamp in this interface's units.
     fn ts_ns(&self, ticks: u64) -> i64 {
-        let secs = ticks / self.units_per_sec;
-        let frac = ticks % self.units_per_sec;
-        let frac_ns = (u128::from(frac) * 1_000_000_000 / u128::from(self.units_per_sec)) as i64;
-        (secs as i64)
-            .saturating_add(self.offset_s)
-            .saturating_mul(1_000_000_000)
-            .saturating_add(frac_ns)
+        // The common case, units dividing a second evenly (micro-, nanoseconds) and no
+        // overflow, stays in u64 arithmetic: i128 division costs tens of cycles a packet.
+        if 1_000_000_000 % self.units_per_sec == 0 && self.offset_s == 0 {
+            if let Some(ns) = ticks.checked_mul(1_000_000_000 / self.units_per_sec) {
+                return super::clamp_ts(i128::from(ns));
+            }
+        }
+        // In i128 nothing here can overflow (ticks < 2^64, units >= 1, 10^9 < 2^30);
+        // the result is clamped to the range every consumer can subtract in.
+        let units = i128::from(self.units_per_sec.max(1));
+        let ticks = i128::from(ticks);
+        super::clamp_ts(
+            (ticks / units) * 1_000_000_000
+                + (ticks % units) * 1_000_000_000 / units
+                + i128::from(self.offset_s) * 1_000_000_000,
+        )
     }
 }
 
@@ -155,10 +170,19 @@ impl<R: Read> Buffer<R> {
             self.len -= self.pos;
             self.pos = 0;
         }
-        if self.buf.len() < need {
-            self.buf.resize(need.next_power_of_two(), 0);
-        }
         while self.len < need {
+            if self.len == self.buf.len() {
+                // Grow by doubling as bytes actually arrive, never straight to the declared
+                // length: a record claiming the whole `--max-record` in a short file (or a
+                // pipe that ends early) then costs about what was read, not what was claimed.
+                let target = need.checked_next_power_of_two().unwrap_or(need);
+                let grown = self
+                    .buf
+                    .len()
+                    .saturating_mul(2)
+                    .clamp(MIN_BUFFER, target.max(MIN_BUFFER));
+                self.buf.resize(grown, 0);
+            }
             match self.reader.read(&mut self.buf[self.len..]) {
                 Ok(0) => {
                     self.eof = true;
@@ -236,10 +260,12 @@ impl CaptureFile {
         })?;
         let head = buf.available();
         if have < 4 {
-            return Err(Error::NotACapture {
-                path,
-                detail: format!("it is only {have} bytes long"),
-            });
+            let detail = if have == 0 {
+                "it is empty".to_string()
+            } else {
+                format!("it is only {have} bytes long")
+            };
+            return Err(Error::NotACapture { path, detail });
         }
         let magic = [head[0], head[1], head[2], head[3]];
         let max_record = max_record.max(64);
@@ -686,6 +712,12 @@ impl CaptureFile {
                     ifaces.clear()
                 }
                 Block::InterfaceDescription(idb) => {
+                    if self.interfaces.len() >= MAX_INTERFACES {
+                        let reason = format!(
+                            "more than {MAX_INTERFACES} interfaces are declared (netlens's limit)"
+                        );
+                        return self.damage(offset, frame - 1, reason);
+                    }
                     let mut units_per_sec = 1_000_000u64;
                     let mut offset_s = 0i64;
                     let mut name = None;

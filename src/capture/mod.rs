@@ -5,7 +5,9 @@
 //! would number them), its capture timestamp, its length on the wire, the link type of the
 //! interface it was captured on, and that interface as a global port number.
 //!
-//! Invariants: frame numbers increase by one per yielded packet; `data.len() <= wire_len`
+//! Invariants: frame numbers increase by one per yielded packet; timestamps lie within
+//! ±[`TS_LIMIT_NS`], so the difference of any two fits an `i64` and consumers may subtract
+//! them freely (a pcapng can express far more); `data.len() <= wire_len`
 //! is *not* guaranteed (broken writers exist), consumers use `data` for bytes and
 //! `wire_len` for sizes; nothing here allocates per packet in the steady state.
 
@@ -72,12 +74,24 @@ pub mod linktype {
     }
 }
 
+/// Bound of every capture timestamp: ±(2^62 - 1) ns, about 146 years either side of 1970.
+/// A pcap timestamp (32-bit seconds) always fits; pcapng tick counts and offsets beyond it
+/// are clamped, because two timestamps further apart than `i64::MAX` ns could not be
+/// subtracted (durations, relative times) without overflow.
+pub const TS_LIMIT_NS: i64 = (1 << 62) - 1;
+
+/// `ns` clamped to ±[`TS_LIMIT_NS`].
+pub fn clamp_ts(ns: i128) -> i64 {
+    // The clamp makes the narrowing exact.
+    ns.clamp(-i128::from(TS_LIMIT_NS), i128::from(TS_LIMIT_NS)) as i64
+}
+
 /// One captured frame, borrowed from the source's buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct RawPacket<'a> {
     /// 1-based frame number across all inputs.
     pub frame: u64,
-    /// Capture time, nanoseconds since the Unix epoch.
+    /// Capture time, nanoseconds since the Unix epoch, within ±[`TS_LIMIT_NS`].
     pub ts_ns: i64,
     /// Length of the frame on the wire (the record's original length).
     pub wire_len: u32,

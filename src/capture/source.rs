@@ -61,6 +61,22 @@ impl FileSet {
         (self.done_bytes + cur, total)
     }
 
+    /// Files already opened (from memory, in tests and fuzzing); their sizes are unknown.
+    pub fn from_files(files: Vec<CaptureFile>) -> Self {
+        let sizes = vec![None; files.len()];
+        FileSet {
+            files,
+            cur: 0,
+            started: false,
+            next_port: 0,
+            formats: Vec::new(),
+            interfaces: Vec::new(),
+            skipped_blocks: 0,
+            sizes,
+            done_bytes: 0,
+        }
+    }
+
     fn close_current(&mut self) {
         if let Some(f) = self.files.get(self.cur) {
             self.done_bytes += f.offset();
