@@ -188,12 +188,27 @@ fn permission_denied_exits_1_naming_it() {
     let p = dir.path().join("secret.pcap");
     std::fs::copy(fixture("tcp_refused.pcap"), &p).expect("copy");
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o000)).expect("chmod 000");
-    if std::fs::File::open(&p).is_ok() {
-        // root (as in CI) bypasses permission checks: there is nothing to deny.
-        eprintln!("note: running with permission override (root); permission-denied test skipped");
-        return;
-    }
-    let o = run(&["read", p.to_str().expect("utf-8 path")]);
+    let o = if std::fs::File::open(&p).is_ok() {
+        // root (as in CI) bypasses permission checks: run the binary as `nobody` where
+        // runuser can do that, else there is nothing to deny.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod 755");
+        let as_nobody = Command::new("runuser")
+            .args(["-u", "nobody", "--", env!("CARGO_BIN_EXE_netlens"), "read"])
+            .arg(&p)
+            .output();
+        match as_nobody {
+            Ok(o) if matches!(o.status.code(), Some(0 | 1)) && !stderr(&o).contains("runuser") => o,
+            _ => {
+                eprintln!(
+                    "note: running as root and cannot run as nobody; permission-denied test skipped"
+                );
+                return;
+            }
+        }
+    } else {
+        run(&["read", p.to_str().expect("utf-8 path")])
+    };
     assert_one_sentence_error(&o, 1, p.to_str().expect("utf-8 path"));
     assert!(stderr(&o).contains("ermission denied"), "{}", stderr(&o));
 }
