@@ -143,6 +143,24 @@ pub struct Opts {
     /// Most entries the simulated switch table holds (a full table stops learning).
     #[arg(long, value_name = "N", default_value_t = netlens::L2Options::default().mac_table_size)]
     pub mac_table_size: usize,
+    /// Write the visual report to PATH at the end of the run: one self-contained HTML page
+    /// (ladder diagrams, MAC and ARP tables; no network needed to view it). Runs every
+    /// analysis the page draws, whatever views are asked for.
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+    /// HTML: draw the ladder of at most N TCP connections (later ones get a card without).
+    #[arg(long, value_name = "N", default_value_t = netlens::HtmlOptions::default().max_ladders)]
+    pub html_max_ladders: usize,
+    /// HTML: at most N rows in each long table (UDP flows, MAC entries, ARP lists).
+    #[arg(long, value_name = "N", default_value_t = netlens::HtmlOptions::default().max_rows)]
+    pub html_max_rows: usize,
+    /// HTML: draw the segment/message map of at most N stream directions (later ones get
+    /// a card without).
+    #[arg(long, value_name = "N", default_value_t = netlens::HtmlOptions::default().max_maps)]
+    pub html_max_maps: usize,
+    /// HTML: at most N segments drawn in each segment/message map.
+    #[arg(long, value_name = "N", default_value_t = netlens::HtmlOptions::default().max_map_segments)]
+    pub html_map_segments: usize,
     /// Reassembled TCP streams: messages vs segments (coalesced / split), gaps, UDP datagrams.
     #[arg(long)]
     pub streams: bool,
@@ -251,6 +269,13 @@ impl Opts {
         c.ndjson = self.ndjson;
         c.zeek_logs = self.zeek_logs;
         c.parquet = self.parquet;
+        c.html = self.html;
+        c.html_options = netlens::HtmlOptions {
+            max_ladders: self.html_max_ladders,
+            max_rows: self.html_max_rows,
+            max_maps: self.html_max_maps,
+            max_map_segments: self.html_map_segments,
+        };
         c
     }
 }

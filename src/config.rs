@@ -149,6 +149,10 @@ pub struct Config {
     pub conns: ConnOptions,
     /// Limits of the MAC-table and ARP analyzers.
     pub l2: L2Options,
+    /// `--html PATH`: the visual report, written at the end of the run.
+    pub html: Option<PathBuf>,
+    /// Limits of the HTML page.
+    pub html_options: HtmlOptions,
     /// `--streams` settings: framing, reassembly caps, `--extract`.
     pub streams: crate::analyze::streams::StreamOptions,
     /// `--ndjson PATH`: one JSON line per event as it completes; `-` = standard output
@@ -183,6 +187,8 @@ impl Config {
             filter: None,
             conns: ConnOptions::default(),
             l2: L2Options::default(),
+            html: None,
+            html_options: HtmlOptions::default(),
             streams: Default::default(),
             ndjson: None,
             zeek_logs: None,
@@ -231,6 +237,33 @@ impl Default for L2Options {
             arp_max_bindings: 65_536,
             arp_max_pending: 4_096,
             arp_max_list: 100_000,
+        }
+    }
+}
+
+/// Limits of the HTML page (`--html`): what a browser can show at once. What a limit
+/// leaves out is said on the page; the JSON report is never cut by them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HtmlOptions {
+    /// TCP connections whose ladder is drawn (`--html-max-ladders`); later connections get
+    /// a card with their facts only.
+    pub max_ladders: usize,
+    /// Rows of each long table: UDP flows, MAC entries and events, ARP lists
+    /// (`--html-max-rows`).
+    pub max_rows: usize,
+    /// Stream directions whose segment/message map is drawn (`--html-max-maps`); later
+    /// ones get a one-line card. Each map draws at most `max_map_segments` segments.
+    pub max_maps: usize,
+    pub max_map_segments: usize,
+}
+
+impl Default for HtmlOptions {
+    fn default() -> Self {
+        HtmlOptions {
+            max_ladders: 2_000,
+            max_rows: 2_000,
+            max_maps: 300,
+            max_map_segments: 300,
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod error;
 pub mod pipeline;
 pub mod report;
 
+pub use config::HtmlOptions;
 pub use config::{Config, Input, L2Options, LiveInput, Views};
 pub use error::{Error, Result};
 pub use pipeline::run;

@@ -115,6 +115,15 @@ pub fn run_source(
         Some(p) if !json_stdout => Some(create_output(p)?),
         _ => None,
     };
+    let mut html_file =
+        match &config.html {
+            Some(p) if p.as_os_str() == "-" => return Err(Error::Usage(
+                "--html needs a file path: the page cannot share standard output with the tables"
+                    .into(),
+            )),
+            Some(p) => Some(create_output(p)?),
+            None => None,
+        };
     let mut pcap_out = match &config.write {
         Some(p) => Some(PcapOut::create(p, config.force)?),
         None => None,
@@ -137,7 +146,8 @@ pub fn run_source(
     let mut analyzers: Vec<Box<dyn Analyzer>> = vec![Box::<StatsAnalyzer>::default()];
     // The connection tracker runs first: later analyzers read `ctx.conn`.
     let want_streams = views.streams || config.streams.extract.is_some();
-    // conn.log and connections.parquet need the tracker whatever the views.
+    // conn.log, connections.parquet and the HTML page need the tracker whatever the views.
+    let html = config.html.is_some();
     if views.summary
         || views.handshakes
         || views.teardowns
@@ -145,20 +155,21 @@ pub fn run_source(
         || want_streams
         || config.zeek_logs.is_some()
         || config.parquet.is_some()
+        || html
     {
         let tracker = ConnTracker::new(
             &config.conns,
             config.limit,
-            config.json.is_some(),
+            config.json.is_some() || html,
             show_tables,
         )
         .map_err(output_error)?;
         analyzers.insert(0, Box::new(tracker));
     }
-    if views.mac_table {
+    if views.mac_table || html {
         analyzers.push(Box::new(MacTableAnalyzer::new(&config.l2)));
     }
-    if views.arp {
+    if views.arp || html {
         analyzers.push(Box::new(ArpAnalyzer::new(&config.l2)));
     }
     let mut ctx = Ctx {
@@ -174,7 +185,7 @@ pub fn run_source(
     });
     // Streams run after every other analyzer (the connection tracker first assigns
     // `ctx.conn`); kept typed so the pipeline can take its spilled entries at the end.
-    let mut streams = stream_analyzer(config, views.streams)?;
+    let mut streams = stream_analyzer(config, views.streams || html)?;
     sinks.expect_streams(streams.is_some());
     let mut live = LiveDisplay::new(config.status_line && !config.quiet);
     let mut progress = match &source {
@@ -439,7 +450,10 @@ pub fn run_source(
     for a in analyzers.iter_mut() {
         spills.extend(a.take_spills());
     }
-    if let Some(o) = streams_out.as_mut().filter(|_| config.json.is_some()) {
+    if let Some(o) = streams_out
+        .as_mut()
+        .filter(|_| config.json.is_some() || html)
+    {
         use report::streams::{StreamEntry, UdpFlowEntry};
         spills.push((
             "streams",
@@ -451,6 +465,11 @@ pub fn run_source(
                 .to_spill::<UdpFlowEntry>()
                 .map_err(output_error)?,
         ));
+    }
+    if let Some(f) = html_file.as_mut() {
+        let path = config.html.clone().unwrap_or_default();
+        report::html::write(f, &report, &mut spills, &config.html_options)
+            .map_err(|source| Error::Write { path, source })?;
     }
     if json_stdout {
         report::json::write(out, &report, spills).map_err(output_error)?;

@@ -7,7 +7,7 @@
 //! which keeps huge reports greppable and diffable.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufWriter, Read, Seek, SeekFrom, Write};
 
 use serde::Serialize;
 
@@ -85,6 +85,19 @@ impl Spill {
         self.count == 0
     }
 
+    /// Reads the entries back one at a time, in the order the JSON array has them
+    /// (sorted by key in keyed mode), and calls `f` with each entry's JSON text. The spill
+    /// stays usable: it can be read again, pushed to, or copied into the JSON document.
+    /// Memory: one entry at a time (other renderers, e.g. the HTML page, use this).
+    pub fn for_each_entry(&mut self, f: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+        self.file.flush()?;
+        let file = self.file.get_mut();
+        let result = read_entries(file, &self.index, f);
+        // Back to the end, where the next push writes.
+        file.seek(SeekFrom::End(0))?;
+        result
+    }
+
     /// Copies the entries (without brackets) to `w`.
     fn copy_into(self, w: &mut dyn Write) -> io::Result<()> {
         let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
@@ -115,35 +128,60 @@ impl Spill {
     }
 }
 
+/// The reading half of [`Spill::for_each_entry`].
+fn read_entries(
+    file: &mut File,
+    index: &[(u64, u64)],
+    f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut buf = Vec::new();
+    if !index.is_empty() {
+        for &(off, len) in index.iter().filter(|&&e| e != NO_ENTRY) {
+            buf.resize(usize::try_from(len).map_err(io::Error::other)?, 0);
+            file.seek(SeekFrom::Start(off))?;
+            file.read_exact(&mut buf)?;
+            f(&buf)?;
+        }
+        return Ok(());
+    }
+    // In-order mode: entries are compact JSON (no raw newline inside), separated by ",\n".
+    file.seek(SeekFrom::Start(0))?;
+    let mut r = io::BufReader::with_capacity(1 << 16, file);
+    loop {
+        buf.clear();
+        if r.read_until(b'\n', &mut buf)? == 0 {
+            return Ok(());
+        }
+        while matches!(buf.last(), Some(b'\n' | b',')) {
+            buf.pop();
+        }
+        if !buf.is_empty() {
+            f(&buf)?;
+        }
+    }
+}
+
 /// Writes the whole report: the in-memory sections of `report`, then each spilled array
 /// under its key.
+///
+/// The in-memory part is serialised straight to `w` (never as a `serde_json::Value` tree,
+/// which would cost several times the report's size); the writer holds back the object's
+/// closing brace so the spilled arrays can be spliced in before it.
 pub fn write(
     w: &mut dyn Write,
     report: &Report,
     spills: Vec<(&'static str, Spill)>,
 ) -> io::Result<()> {
-    // Serialise the in-memory part as an object, then splice the spilled arrays in before
-    // its closing brace: field order stays that of the schema types.
-    let head = serde_json::to_value(report).map_err(io::Error::other)?;
-    let serde_json::Value::Object(map) = head else {
-        return Err(io::Error::other("report did not serialise to an object"));
+    let mut held = HoldLast {
+        inner: &mut *w,
+        last: None,
     };
-    w.write_all(b"{")?;
-    let mut first = true;
-    for (k, v) in &map {
-        if !first {
-            w.write_all(b",\n")?;
-        }
-        first = false;
-        serde_json::to_writer(&mut *w, k).map_err(io::Error::other)?;
-        w.write_all(b":")?;
-        write_value(w, v)?;
+    serde_json::to_writer(&mut held, report).map_err(io::Error::other)?;
+    if held.last != Some(b'}') {
+        return Err(io::Error::other("report did not serialise to an object"));
     }
     for (key, spill) in spills {
-        if !first {
-            w.write_all(b",\n")?;
-        }
-        first = false;
+        w.write_all(b",\n")?;
         serde_json::to_writer(&mut *w, key).map_err(io::Error::other)?;
         w.write_all(b":[\n")?;
         spill.copy_into(w)?;
@@ -153,24 +191,60 @@ pub fn write(
     w.flush()
 }
 
-/// Arrays of objects get one entry per line; everything else is compact.
-fn write_value(w: &mut dyn Write, v: &serde_json::Value) -> io::Result<()> {
-    match v {
-        serde_json::Value::Array(items) if items.iter().any(|i| i.is_object()) => {
-            w.write_all(b"[")?;
-            for (i, item) in items.iter().enumerate() {
-                w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-                serde_json::to_writer(&mut *w, item).map_err(io::Error::other)?;
-            }
-            w.write_all(if items.is_empty() { b"]" } else { b"\n]" })
+/// Passes bytes through but keeps the last one back (the closing brace of the object).
+struct HoldLast<'a> {
+    inner: &'a mut dyn Write,
+    last: Option<u8>,
+}
+
+impl Write for HoldLast<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let Some((&tail, head)) = buf.split_last() else {
+            return Ok(0);
+        };
+        if let Some(prev) = self.last.take() {
+            self.inner.write_all(&[prev])?;
         }
-        _ => serde_json::to_writer(&mut *w, v).map_err(io::Error::other),
+        self.inner.write_all(head)?;
+        self.last = Some(tail);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entries_read_back_in_order_and_spill_stays_usable() {
+        for keyed in [false, true] {
+            let mut s = Spill::new().unwrap();
+            for k in [2u64, 1, 3] {
+                let v = serde_json::json!({"id": k, "s": "a\nb,"});
+                if keyed {
+                    s.push_keyed(k, &v).unwrap();
+                } else {
+                    s.push(&v).unwrap();
+                }
+            }
+            let mut seen = Vec::new();
+            s.for_each_entry(&mut |e| {
+                let v: serde_json::Value = serde_json::from_slice(e).map_err(io::Error::other)?;
+                seen.push(v["id"].as_u64().unwrap());
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(seen, if keyed { vec![1, 2, 3] } else { vec![2, 1, 3] });
+            // Still usable afterwards: the JSON copy has every entry.
+            let mut out = Vec::new();
+            s.copy_into(&mut out).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap().matches("\"id\"").count(), 3);
+        }
+    }
 
     #[test]
     fn keyed_spill_comes_out_sorted() {

@@ -12,6 +12,7 @@ pub mod conns;
 pub mod conns_view;
 pub mod events;
 pub mod extract;
+pub mod html;
 pub mod json;
 pub mod l2;
 pub mod l2_view;
