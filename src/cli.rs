@@ -189,6 +189,18 @@ pub struct Opts {
     /// Segments, messages, gaps and datagrams kept per stream in the report (counts stay exact).
     #[arg(long, value_name = "N", default_value_t = StreamOptions::default().max_list)]
     pub max_list: usize,
+    /// One JSON object per line as events complete (connection, handshake, arp, stream,
+    /// udp_flow, then a summary); `-` = stdout, which then carries only these lines.
+    #[arg(long, value_name = "PATH")]
+    pub ndjson: Option<PathBuf>,
+    /// Write conn.log, handshakes.log and streams.log in Zeek's TSV format into DIR
+    /// (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub zeek_logs: Option<PathBuf>,
+    /// Write connections.parquet, streams.parquet and packets.parquet into DIR (needs a
+    /// build with `--features parquet`).
+    #[arg(long, value_name = "DIR")]
+    pub parquet: Option<PathBuf>,
 }
 
 /// What the binary should do.
@@ -254,6 +266,9 @@ impl Opts {
             mac_table_size: self.mac_table_size,
             ..netlens::L2Options::default()
         };
+        c.ndjson = self.ndjson;
+        c.zeek_logs = self.zeek_logs;
+        c.parquet = self.parquet;
         c.html = self.html;
         c.html_options = netlens::HtmlOptions {
             max_ladders: self.html_max_ladders,

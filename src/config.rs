@@ -155,6 +155,14 @@ pub struct Config {
     pub html_options: HtmlOptions,
     /// `--streams` settings: framing, reassembly caps, `--extract`.
     pub streams: crate::analyze::streams::StreamOptions,
+    /// `--ndjson PATH`: one JSON line per event as it completes; `-` = standard output
+    /// (which then carries only the NDJSON).
+    pub ndjson: Option<PathBuf>,
+    /// `--zeek-logs DIR`: conn.log, handshakes.log and streams.log in Zeek's TSV format.
+    pub zeek_logs: Option<PathBuf>,
+    /// `--parquet DIR`: connections, streams and packets tables (cargo feature `parquet`;
+    /// without it, asking for them is a usage error).
+    pub parquet: Option<PathBuf>,
 }
 
 impl Config {
@@ -182,7 +190,15 @@ impl Config {
             html: None,
             html_options: HtmlOptions::default(),
             streams: Default::default(),
+            ndjson: None,
+            zeek_logs: None,
+            parquet: None,
         }
+    }
+
+    /// True when the NDJSON lines go to standard output (no tables then).
+    pub fn ndjson_to_stdout(&self) -> bool {
+        self.ndjson.as_deref() == Some(std::path::Path::new("-"))
     }
 
     /// True when the JSON document goes to standard output (no tables then).

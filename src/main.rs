@@ -54,6 +54,8 @@ fn main() -> ExitCode {
     config.status_line = live && io::stderr().is_terminal();
     config.events = live && !io::stdout().is_terminal() && !config.views.packets;
     config.progress = !live && io::stderr().is_terminal();
+    // Colour only on a terminal (--no-color and NO_COLOR were applied by the CLI).
+    config.color &= io::stdout().is_terminal();
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let result = netlens::run(&config, &mut out, &mut err);

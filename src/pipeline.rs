@@ -26,6 +26,7 @@ use crate::dissect::{DissectOptions, Dissector};
 use crate::error::{Error, Result};
 use crate::report::live::LiveDisplay;
 use crate::report::progress::Progress;
+use crate::report::sinks::Sinks;
 use crate::report::{self, json::Spill, InterfaceEntry, Report, Source as SourceEntry, Warning};
 
 /// What a finished run tells its caller beyond what it wrote.
@@ -86,6 +87,11 @@ pub fn run_source(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(Report, Outcome)> {
+    if config.json_to_stdout() && config.ndjson_to_stdout() {
+        return Err(Error::Usage(
+            "--json - and --ndjson - cannot both write to standard output; give one a file".into(),
+        ));
+    }
     let mut filter = match &config.filter {
         Some(expr) => {
             let first = source
@@ -102,7 +108,7 @@ pub fn run_source(
     let mut filtered_out = 0u64;
     let views = config.views.resolved();
     let json_stdout = config.json_to_stdout();
-    let show_tables = !json_stdout;
+    let show_tables = !json_stdout && !config.ndjson_to_stdout();
 
     // Output files are created before reading so a bad path fails fast.
     let mut json_file = match &config.json {
@@ -122,6 +128,11 @@ pub fn run_source(
         Some(p) => Some(PcapOut::create(p, config.force)?),
         None => None,
     };
+    let mut sinks = Sinks::create(
+        config.ndjson.as_deref(),
+        config.zeek_logs.as_deref(),
+        config.parquet.as_deref(),
+    )?;
     let mut packet_spill = if config.json.is_some() && views.packets {
         Some(Spill::new().map_err(output_error)?)
     } else {
@@ -135,9 +146,17 @@ pub fn run_source(
     let mut analyzers: Vec<Box<dyn Analyzer>> = vec![Box::<StatsAnalyzer>::default()];
     // The connection tracker runs first: later analyzers read `ctx.conn`.
     let want_streams = views.streams || config.streams.extract.is_some();
-    // The HTML page draws every analysis, whatever views the terminal shows.
+    // conn.log, connections.parquet and the HTML page need the tracker whatever the views.
     let html = config.html.is_some();
-    if views.summary || views.handshakes || views.teardowns || views.conns || want_streams || html {
+    if views.summary
+        || views.handshakes
+        || views.teardowns
+        || views.conns
+        || want_streams
+        || config.zeek_logs.is_some()
+        || config.parquet.is_some()
+        || html
+    {
         let tracker = ConnTracker::new(
             &config.conns,
             config.limit,
@@ -153,10 +172,21 @@ pub fn run_source(
     if views.arp || html {
         analyzers.push(Box::new(ArpAnalyzer::new(&config.l2)));
     }
-    let mut ctx = Ctx::default();
+    let mut ctx = Ctx {
+        want_events: sinks.active(),
+        ..Ctx::default()
+    };
+    // A pipe or an interface may pause for long: its events go out at once.
+    sinks.set_eager(match &config.input {
+        Input::Live(_) => true,
+        Input::Files(paths) => paths
+            .iter()
+            .any(|p| std::fs::metadata(p).map_or(true, |m| !m.is_file())),
+    });
     // Streams run after every other analyzer (the connection tracker first assigns
     // `ctx.conn`); kept typed so the pipeline can take its spilled entries at the end.
     let mut streams = stream_analyzer(config, views.streams || html)?;
+    sinks.expect_streams(streams.is_some());
     let mut live = LiveDisplay::new(config.status_line && !config.quiet);
     let mut progress = match &source {
         Source::Files(f) if config.progress && !config.quiet && !json_stdout => {
@@ -189,11 +219,18 @@ pub fn run_source(
                 }
                 let pkt = dissector.dissect(&raw);
                 ctx.reset();
+                if ctx.want_events {
+                    sinks.saw_frame(pkt.ts_ns);
+                }
                 for a in analyzers.iter_mut() {
                     a.on_packet(&pkt, &mut ctx);
                 }
                 if let Some(s) = streams.as_mut() {
                     s.on_packet(&pkt, &mut ctx);
+                }
+                if ctx.want_events {
+                    sinks.packet(&pkt, &ctx)?;
+                    sinks.write(&mut ctx.events, out)?;
                 }
                 if packet_lines {
                     let start = *t0.get_or_insert(pkt.ts_ns);
@@ -221,6 +258,9 @@ pub fn run_source(
             }
             Next::Idle => {
                 live.tick(err);
+                if ctx.want_events {
+                    sinks.flush(out)?;
+                }
                 if events {
                     out.flush().map_err(output_error)?;
                 }
@@ -251,6 +291,24 @@ pub fn run_source(
         source: describe_source(config, &source, &interfaces),
         ..Report::default()
     };
+    if ctx.want_events {
+        sinks.input_ended();
+        // Open state is finalized in bounded batches so its events stream out.
+        let all = analyzers
+            .iter_mut()
+            .map(|a| &mut **a)
+            .chain(streams.as_mut().map(|s| s as &mut dyn Analyzer));
+        for a in all {
+            loop {
+                ctx.reset();
+                let more = a.end_events(&mut ctx);
+                sinks.write(&mut ctx.events, out)?;
+                if !more {
+                    break;
+                }
+            }
+        }
+    }
     for a in analyzers.iter_mut() {
         a.finish(&mut report);
     }
@@ -357,6 +415,7 @@ pub fn run_source(
     }
     warnings.extend(analyzer_warnings);
     report.warnings = warnings.clone();
+    sinks.finish(&report, out)?;
 
     if show_tables && (views.summary || !views.packets) {
         report::table::write_summary(out, &report, config.limit).map_err(output_error)?;

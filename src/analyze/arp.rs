@@ -18,6 +18,10 @@
 //! The VLAN is the outer tag (untagged = none): the same IP on two VLANs is two hosts, not a
 //! conflict. Memory is bounded: bindings, waiting requests and every list are capped by
 //! [`L2Options`]; what a cap left out is counted in `limits`.
+//!
+//! Events (only when `Ctx::want_events`): an `arp` event per exchange, when a reply
+//! answers it, or when its reply timeout has passed unanswered (seen at the next packet
+//! after the timeout), or at the end of input; exchanges beyond the list cap have none.
 
 use std::net::Ipv4Addr;
 
@@ -30,6 +34,7 @@ use crate::report::l2::{
     ArpBinding, ArpConflict, ArpExchange, ArpGratuitous, ArpLimits, ArpProbe, ArpSection,
     ArpTotals, ArpUnsolicited,
 };
+use crate::report::ndjson::Event;
 use crate::report::{ts_secs, Report};
 
 type Vlan = Option<u16>;
@@ -84,6 +89,12 @@ pub struct ArpAnalyzer {
     unsolicited: Vec<ArpUnsolicited>,
     totals: ArpTotals,
     limits: ArpLimits,
+    /// Build events (from `Ctx::want_events`).
+    emit: bool,
+    events: Vec<Event>,
+    /// Exchanges before this index have had their event (answered ones get it at the
+    /// reply; the cursor stops at the first unanswered one still within its timeout).
+    event_cursor: usize,
 }
 
 impl ArpAnalyzer {
@@ -117,7 +128,30 @@ impl ArpAnalyzer {
                 max_list: opts.arp_max_list as u64,
                 ..ArpLimits::default()
             },
+            emit: false,
+            events: Vec::new(),
+            event_cursor: 0,
         }
+    }
+
+    /// Emits the unanswered exchanges whose timeout passed by `now` (all at the end of
+    /// input, `now` = None), at most `max`; returns true if the cursor is not at the end.
+    fn unanswered_events(&mut self, now: Option<i64>, max: usize) -> bool {
+        let mut n = 0;
+        while let Some(x) = self.exchanges.get(self.event_cursor) {
+            if x.entry.reply_frame.is_none() {
+                if now.is_some_and(|t| t.saturating_sub(x.request_ts) <= self.timeout_ns) {
+                    return true;
+                }
+                if n == max {
+                    return true;
+                }
+                n += 1;
+                self.events.push(Event::Arp(Box::new(x.entry.clone())));
+            }
+            self.event_cursor += 1;
+        }
+        false
     }
 
     fn list_has_room(&mut self, len: usize) -> bool {
@@ -283,6 +317,9 @@ impl ArpAnalyzer {
                 x.entry.answer_mac = Some(a.sender_mac.to_string());
                 x.entry.latency_ms = Some(dt as f64 / 1e6);
                 answered = true;
+                if self.emit {
+                    self.events.push(Event::Arp(Box::new(x.entry.clone())));
+                }
             }
         }
         if !answered && a.target_ip.is_unspecified() {
@@ -371,7 +408,30 @@ impl ArpAnalyzer {
 }
 
 impl Analyzer for ArpAnalyzer {
-    fn on_packet(&mut self, p: &Packet<'_>, _ctx: &mut Ctx) {
+    fn on_packet(&mut self, p: &Packet<'_>, ctx: &mut Ctx) {
+        self.emit = ctx.want_events;
+        if self.emit && self.event_cursor < self.exchanges.len() {
+            self.unanswered_events(Some(p.ts_ns), usize::MAX);
+        }
+        self.handle(p);
+        if !self.events.is_empty() {
+            ctx.events.append(&mut self.events);
+        }
+    }
+
+    fn end_events(&mut self, ctx: &mut Ctx) -> bool {
+        let more = self.unanswered_events(None, 1024);
+        ctx.events.append(&mut self.events);
+        more
+    }
+
+    fn finish(&mut self, report: &mut Report) {
+        self.finish_section(report);
+    }
+}
+
+impl ArpAnalyzer {
+    fn handle(&mut self, p: &Packet<'_>) {
         let Some(a) = p.arp() else {
             return;
         };
@@ -417,7 +477,7 @@ impl Analyzer for ArpAnalyzer {
         }
     }
 
-    fn finish(&mut self, report: &mut Report) {
+    fn finish_section(&mut self, report: &mut Report) {
         let mut table: Vec<ArpBinding> = self
             .bindings
             .iter()

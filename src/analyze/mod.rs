@@ -68,12 +68,19 @@ pub struct Ctx {
     pub conn: Option<ConnRef>,
     /// Connections finalized (closed and lingered, or evicted) while handling this packet.
     pub finalized: Vec<u64>,
+    /// Set by the pipeline when an output consumes events (`--ndjson`, `--zeek-logs`);
+    /// analyzers build events only then, so the default run allocates nothing for them.
+    pub want_events: bool,
+    /// Events completed while handling this packet (or a batch at the end of input), in
+    /// the order they completed; the pipeline drains them after every analyzer ran.
+    pub events: Vec<crate::report::ndjson::Event>,
 }
 
 impl Ctx {
     pub fn reset(&mut self) {
         self.conn = None;
         self.finalized.clear();
+        self.events.clear();
     }
 }
 
@@ -83,6 +90,13 @@ pub trait Analyzer {
     fn on_packet(&mut self, pkt: &Packet<'_>, ctx: &mut Ctx);
     /// The input ended: finalize open state and write this analysis's report section.
     fn finish(&mut self, report: &mut Report);
+    /// The input ended and events are wanted (`ctx.want_events`): finalize open state a
+    /// bounded batch at a time, pushing the events into `ctx.events`; returns true while
+    /// more remains. Called until it returns false, before `finish`; what it finalized
+    /// `finish` still reports. The default has nothing to emit.
+    fn end_events(&mut self, _ctx: &mut Ctx) -> bool {
+        false
+    }
     /// Arrays this analyzer spilled to temporary files as they grew, to be spliced into
     /// the JSON document under their keys; taken once, after `finish`.
     fn take_spills(&mut self) -> Vec<(&'static str, crate::report::json::Spill)> {

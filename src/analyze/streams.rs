@@ -17,7 +17,8 @@
 //!   an optional [`StreamSink`] (`--extract`). No stream is ever held whole in memory.
 //!
 //! Finished entries (connection finalized by the tracker, or end of input) are written to
-//! an [`EntryStore`] at once; only live state stays in memory.
+//! an [`EntryStore`] at once; only live state stays in memory. When an output consumes
+//! events (`Ctx::want_events`), each finished entry is also a `stream` / `udp_flow` event.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -31,6 +32,7 @@ use super::messages::{MessageMapper, MessageSink, SegmentFacts};
 use super::seq::SeqUnwrapper;
 use super::{Analyzer, Ctx, Dir};
 use crate::dissect::{Packet, Tcp, Udp};
+use crate::report::ndjson::Event;
 use crate::report::streams::{
     ConflictEntry, DatagramEntry, EntryStore, FinEntry, GapEntry, GapTotals, ListsCut,
     ReassemblyStats, StreamEntry, UdpFlowEntry,
@@ -319,6 +321,11 @@ pub struct StreamAnalyzer {
     error: Option<io::Error>,
     totals: Totals,
     output: Option<StreamsOutput>,
+    /// Build events (from `Ctx::want_events`), collected here until the packet is done.
+    emit: bool,
+    events: Vec<Event>,
+    /// End of input with events wanted: ids still open, descending (batches pop the back).
+    end_queue: Option<Vec<u64>>,
 }
 
 fn endpoint(ip: IpAddr, port: u16) -> SocketAddr {
@@ -339,6 +346,9 @@ impl StreamAnalyzer {
             error: None,
             totals: Totals::default(),
             output: None,
+            emit: false,
+            events: Vec::new(),
+            end_queue: None,
         })
     }
 
@@ -492,6 +502,9 @@ impl StreamAnalyzer {
                         self.error.get_or_insert(e);
                     }
                 }
+                if self.emit {
+                    self.events.push(Event::UdpFlow(Box::new(e)));
+                }
             }
         }
     }
@@ -541,6 +554,9 @@ impl StreamAnalyzer {
                 if let Err(e) = s.push(id * 2 + dir.index() as u64, &entry) {
                     self.error.get_or_insert(e);
                 }
+            }
+            if self.emit {
+                self.events.push(Event::Stream(Box::new(entry)));
             }
         }
     }
@@ -1123,6 +1139,7 @@ impl Half {
 
 impl Analyzer for StreamAnalyzer {
     fn on_packet(&mut self, p: &Packet<'_>, ctx: &mut Ctx) {
+        self.emit = ctx.want_events;
         if let Some(c) = ctx.conn {
             match &p.transport {
                 crate::dissect::Transport::Tcp(t) => self.on_tcp(c.id, c.dir, p, t),
@@ -1134,9 +1151,33 @@ impl Analyzer for StreamAnalyzer {
             let id = ctx.finalized[i];
             self.finalize(id);
         }
+        if !self.events.is_empty() {
+            ctx.events.append(&mut self.events);
+        }
+    }
+
+    fn end_events(&mut self, ctx: &mut Ctx) -> bool {
+        /// Connections finalized per batch: bounds the events held at once.
+        const BATCH: usize = 256;
+        self.emit = ctx.want_events;
+        let queue = self.end_queue.get_or_insert_with(|| {
+            let mut ids: Vec<u64> = self.conns.keys().chain(self.udp.keys()).copied().collect();
+            ids.sort_unstable_by(|a, b| b.cmp(a));
+            ids.dedup();
+            ids
+        });
+        let batch: Vec<u64> = (0..BATCH).map_while(|_| queue.pop()).collect();
+        let more = !queue.is_empty();
+        for id in batch {
+            self.finalize(id);
+        }
+        ctx.events.append(&mut self.events);
+        more
     }
 
     fn finish(&mut self, _report: &mut Report) {
+        // Events were drained by `end_events` if anyone wanted them; none are built now.
+        self.emit = false;
         let mut ids: Vec<u64> = self.conns.keys().chain(self.udp.keys()).copied().collect();
         ids.sort_unstable();
         ids.dedup();

@@ -8,12 +8,17 @@
 //! largest record seen (at least 1 MiB); it grows only as bytes arrive, so a length field
 //! that lies (within the cap) costs what the input really holds, not what it claims.
 //!
+//! Files are opened up front (a bad path fails before any output) but many inputs
+//! (`netlens read rotated-*.pcap`) must not cost a descriptor and a read buffer each while
+//! they wait: after its header is read a regular file gives its descriptor back and keeps
+//! 4 KiB, reopens at its position when its turn comes, and frees both when it ends.
+//!
 //! When a record cannot be read (cut short, absurd length, unparsable block) the reader
 //! returns [`Next::Damaged`] with the byte offset and stops that file: a pcap has no
 //! resynchronisation marker, and guessing one would invent packets.
 
 use std::fs::File;
-use std::io::{ErrorKind, Read};
+use std::io::{ErrorKind, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use pcap_file::pcap::PcapHeader;
@@ -27,6 +32,8 @@ use crate::error::{Error, Result};
 /// Largest record accepted by default (pcap record or pcapng block), in bytes.
 pub const DEFAULT_MAX_RECORD: usize = 16 << 20;
 const MIN_BUFFER: usize = 1 << 20;
+/// The buffer of a file that has not started reading packets: enough for file headers.
+const HEADER_BUFFER: usize = 4 << 10;
 /// Most interfaces one file may declare (pcapng, all sections together). Real captures
 /// have a handful; every one is kept for the report (and by pcap-file's parser), so a file
 /// of nothing but interface blocks would otherwise grow memory with its length. Beyond the
@@ -132,6 +139,60 @@ enum State {
     },
 }
 
+/// A regular file that can give its descriptor back and reopen at the same position.
+struct Reopen {
+    path: PathBuf,
+    file: Option<File>,
+    /// Bytes read so far: where a reopened file continues.
+    pos: u64,
+}
+
+impl Read for Reopen {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => {
+                // The file may have vanished or changed since it was opened: that is a read
+                // error here, which the reader reports as damage at this offset.
+                let mut f = File::open(&self.path)?;
+                f.seek(SeekFrom::Start(self.pos))?;
+                self.file.insert(f)
+            }
+        };
+        let n = file.read(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// Where a capture's bytes come from.
+enum Input {
+    /// Standard input, pipes, and readers handed in by callers: kept open throughout.
+    Stream(Box<dyn Read + Send>),
+    File(Reopen),
+    /// The capture ended; its descriptor is closed.
+    Closed,
+}
+
+impl Read for Input {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Input::Stream(r) => r.read(buf),
+            Input::File(r) => r.read(buf),
+            Input::Closed => Ok(0),
+        }
+    }
+}
+
+impl Input {
+    /// Gives a regular file's descriptor back until the next read.
+    fn park(&mut self) {
+        if let Input::File(r) = self {
+            r.file = None;
+        }
+    }
+}
+
 /// A byte source with offsets: our own buffer so offsets and caps are exact.
 struct Buffer<R> {
     reader: R,
@@ -147,7 +208,7 @@ impl<R: Read> Buffer<R> {
     fn new(reader: R) -> Self {
         Buffer {
             reader,
-            buf: vec![0; MIN_BUFFER],
+            buf: vec![0; HEADER_BUFFER],
             pos: 0,
             len: 0,
             offset: 0,
@@ -175,13 +236,10 @@ impl<R: Read> Buffer<R> {
                 // Grow by doubling as bytes actually arrive, never straight to the declared
                 // length: a record claiming the whole `--max-record` in a short file (or a
                 // pipe that ends early) then costs about what was read, not what was claimed.
+                // `target >= need > self.len == self.buf.len()`, so this always grows.
                 let target = need.checked_next_power_of_two().unwrap_or(need);
-                let grown = self
-                    .buf
-                    .len()
-                    .saturating_mul(2)
-                    .clamp(MIN_BUFFER, target.max(MIN_BUFFER));
-                self.buf.resize(grown, 0);
+                let grown = self.buf.len().saturating_mul(2).max(1).min(target);
+                self.grow_to(grown);
             }
             match self.reader.read(&mut self.buf[self.len..]) {
                 Ok(0) => {
@@ -200,6 +258,33 @@ impl<R: Read> Buffer<R> {
         self.pos += n;
         self.offset += n as u64;
     }
+
+    /// Replaces the buffer by a larger one (`size >= self.len`) holding the same bytes.
+    /// A fresh zeroed
+    /// allocation (calloc: pages are touched only when read into) rather than `resize`,
+    /// which writes every new byte.
+    fn grow_to(&mut self, size: usize) {
+        let mut bigger = vec![0; size];
+        bigger[..self.len].copy_from_slice(&self.buf[..self.len]);
+        self.buf = bigger;
+    }
+}
+
+impl Buffer<Input> {
+    /// The input is being read: a buffer large enough for few, large reads.
+    fn start_reading(&mut self) {
+        if self.buf.len() < MIN_BUFFER {
+            self.grow_to(MIN_BUFFER);
+        }
+    }
+
+    /// The input ended: free the buffer and close the descriptor.
+    fn release(&mut self) {
+        self.buf = Vec::new();
+        self.pos = 0;
+        self.len = 0;
+        self.reader = Input::Closed;
+    }
 }
 
 /// One open capture file (or standard input).
@@ -207,7 +292,7 @@ pub struct CaptureFile {
     display: String,
     file_index: u16,
     format: Format,
-    buf: Buffer<Box<dyn Read + Send>>,
+    buf: Buffer<Input>,
     state: State,
     max_record: usize,
     /// Interfaces this file declared (pcapng may add more as it goes).
@@ -221,8 +306,8 @@ pub struct CaptureFile {
 impl CaptureFile {
     /// Opens `path` (`-` = standard input) and reads its file header.
     pub fn open(path: &Path, file_index: u16, max_record: usize) -> Result<Self> {
-        let reader: Box<dyn Read + Send> = if path == Path::new("-") {
-            Box::new(std::io::stdin())
+        let input = if path == Path::new("-") {
+            Input::Stream(Box::new(std::io::stdin()))
         } else {
             if path.is_dir() {
                 return Err(Error::NotACapture {
@@ -234,14 +319,26 @@ impl CaptureFile {
                 path: path.to_path_buf(),
                 source,
             })?;
-            Box::new(f)
+            // Only a regular file can be reopened at a position; a FIFO or /dev/fd/N
+            // (`netlens read <(zcat f.gz)`) stays open.
+            if f.metadata().is_ok_and(|m| m.is_file()) {
+                Input::File(Reopen {
+                    path: path.to_path_buf(),
+                    file: Some(f),
+                    pos: 0,
+                })
+            } else {
+                Input::Stream(Box::new(f))
+            }
         };
         let display = if path == Path::new("-") {
             "<stdin>".to_string()
         } else {
             path.display().to_string()
         };
-        Self::from_reader(reader, display, file_index, max_record)
+        let mut me = Self::from_input(input, display, file_index, max_record)?;
+        me.buf.reader.park();
+        Ok(me)
     }
 
     /// Reads a capture from any byte source (used by tests and fuzzing, and for stdin).
@@ -251,9 +348,18 @@ impl CaptureFile {
         file_index: u16,
         max_record: usize,
     ) -> Result<Self> {
+        Self::from_input(Input::Stream(reader), display, file_index, max_record)
+    }
+
+    fn from_input(
+        input: Input,
+        display: String,
+        file_index: u16,
+        max_record: usize,
+    ) -> Result<Self> {
         let first_port = 0; // renumbered by `begin`
         let path = PathBuf::from(&display);
-        let mut buf = Buffer::new(reader);
+        let mut buf = Buffer::new(input);
         let have = buf.fill(24).map_err(|source| Error::Read {
             path: path.clone(),
             source,
@@ -442,8 +548,14 @@ impl CaptureFile {
         self.next_port
     }
 
-    fn damage(&mut self, offset: u64, after_frame: u64, reason: String) -> Next<'static> {
+    /// The file ended (cleanly or at damage): nothing more is read from it.
+    fn finish(&mut self) {
         self.done = true;
+        self.buf.release();
+    }
+
+    fn damage(&mut self, offset: u64, after_frame: u64, reason: String) -> Next<'static> {
+        self.finish();
         Next::Damaged(Damage {
             path: self.display.clone(),
             offset,
@@ -519,6 +631,7 @@ impl CaptureFile {
         if self.done {
             return Next::End;
         }
+        self.buf.start_reading();
         match self.state {
             State::Pcap { .. } => self.next_pcap(frame),
             State::PcapNg { .. } => self.next_pcapng(frame),
@@ -542,7 +655,7 @@ impl CaptureFile {
             Err(e) => return self.damage(offset, frame - 1, format!("read error: {e}")),
         };
         if have == 0 {
-            self.done = true;
+            self.finish();
             return Next::End;
         }
         if have < record_header {
@@ -613,7 +726,7 @@ impl CaptureFile {
                 Err(e) => return self.damage(offset, frame - 1, format!("read error: {e}")),
             };
             if have == 0 {
-                self.done = true;
+                self.finish();
                 return Next::End;
             }
             if have < 12 {

@@ -163,33 +163,25 @@ fn read_entries(
 
 /// Writes the whole report: the in-memory sections of `report`, then each spilled array
 /// under its key.
+///
+/// The in-memory part is serialised straight to `w` (never as a `serde_json::Value` tree,
+/// which would cost several times the report's size); the writer holds back the object's
+/// closing brace so the spilled arrays can be spliced in before it.
 pub fn write(
     w: &mut dyn Write,
     report: &Report,
     spills: Vec<(&'static str, Spill)>,
 ) -> io::Result<()> {
-    // Serialise the in-memory part as an object, then splice the spilled arrays in before
-    // its closing brace: field order stays that of the schema types.
-    let head = serde_json::to_value(report).map_err(io::Error::other)?;
-    let serde_json::Value::Object(map) = head else {
-        return Err(io::Error::other("report did not serialise to an object"));
+    let mut held = HoldLast {
+        inner: &mut *w,
+        last: None,
     };
-    w.write_all(b"{")?;
-    let mut first = true;
-    for (k, v) in &map {
-        if !first {
-            w.write_all(b",\n")?;
-        }
-        first = false;
-        serde_json::to_writer(&mut *w, k).map_err(io::Error::other)?;
-        w.write_all(b":")?;
-        write_value(w, v)?;
+    serde_json::to_writer(&mut held, report).map_err(io::Error::other)?;
+    if held.last != Some(b'}') {
+        return Err(io::Error::other("report did not serialise to an object"));
     }
     for (key, spill) in spills {
-        if !first {
-            w.write_all(b",\n")?;
-        }
-        first = false;
+        w.write_all(b",\n")?;
         serde_json::to_writer(&mut *w, key).map_err(io::Error::other)?;
         w.write_all(b":[\n")?;
         spill.copy_into(w)?;
@@ -199,18 +191,27 @@ pub fn write(
     w.flush()
 }
 
-/// Arrays of objects get one entry per line; everything else is compact.
-fn write_value(w: &mut dyn Write, v: &serde_json::Value) -> io::Result<()> {
-    match v {
-        serde_json::Value::Array(items) if items.iter().any(|i| i.is_object()) => {
-            w.write_all(b"[")?;
-            for (i, item) in items.iter().enumerate() {
-                w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-                serde_json::to_writer(&mut *w, item).map_err(io::Error::other)?;
-            }
-            w.write_all(if items.is_empty() { b"]" } else { b"\n]" })
+/// Passes bytes through but keeps the last one back (the closing brace of the object).
+struct HoldLast<'a> {
+    inner: &'a mut dyn Write,
+    last: Option<u8>,
+}
+
+impl Write for HoldLast<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let Some((&tail, head)) = buf.split_last() else {
+            return Ok(0);
+        };
+        if let Some(prev) = self.last.take() {
+            self.inner.write_all(&[prev])?;
         }
-        _ => serde_json::to_writer(&mut *w, v).map_err(io::Error::other),
+        self.inner.write_all(head)?;
+        self.last = Some(tail);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 

@@ -18,11 +18,16 @@ pub mod l2;
 pub mod l2_view;
 pub mod ladder;
 pub mod live;
+pub mod ndjson;
 pub mod packets;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 pub mod progress;
+pub mod sinks;
 pub mod streams;
 pub mod streams_view;
 pub mod table;
+pub mod zeek;
 
 use std::collections::BTreeMap;
 

@@ -16,7 +16,7 @@ use crate::report::conns::{
 };
 use crate::report::TcpOptionsEntry;
 
-fn endpoint(a: (IpAddr, u16)) -> String {
+pub(super) fn endpoint(a: (IpAddr, u16)) -> String {
     match a.0 {
         IpAddr::V4(ip) => format!("{ip}:{}", a.1),
         IpAddr::V6(ip) => format!("[{ip}]:{}", a.1),
@@ -85,7 +85,7 @@ fn step(r: &StepRec, what: &str, orig: usize, first_ts: i64, base: &[Option<u32>
     }
 }
 
-fn handshake_entry(c: &Conn, t: &TcpConn, orig: usize) -> HandshakeEntry {
+pub(super) fn handshake_entry(c: &Conn, t: &TcpConn, orig: usize) -> HandshakeEntry {
     let (o, r) = (&t.hs.side[orig], &t.hs.side[orig ^ 1]);
     let outcome = t.hs.outcome(orig);
     let base = bases(t);

@@ -33,6 +33,7 @@
 
 pub mod anomalies;
 mod entry;
+pub mod events;
 pub mod handshake;
 pub mod ports;
 pub mod table;
@@ -48,6 +49,7 @@ use crate::config::ConnOptions;
 use crate::dissect::{Net, Packet, TcpFlags, TcpOptions, Transport};
 use crate::report::conns::{ConnEntry, ConnStats, ConnView};
 use crate::report::json::Spill;
+use crate::report::ndjson::Event;
 use crate::report::{Report, Warning};
 
 use entry::build_entry;
@@ -104,6 +106,8 @@ pub struct TcpConn {
     pub an: anomalies::Anomalies,
     /// First sequence number seen per slot (for relative numbers of midstream sides).
     pub first_seq: [Option<u32>; 2],
+    /// The handshake event was emitted (see [`events`]).
+    pub hs_emitted: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -265,6 +269,13 @@ pub struct ConnTracker {
     next_id: u64,
     now: i64,
     sink: Sink,
+    /// Build events (set from `Ctx::want_events` on every packet and end batch).
+    emit: bool,
+    /// Events of the current packet, handed to `ctx.events` when it is done.
+    events: Vec<Event>,
+    /// End of input with events wanted: (id, index) of the connections still open, in
+    /// descending id order (batches pop from the back).
+    end_queue: Option<Vec<(u64, u32)>>,
 }
 
 impl ConnTracker {
@@ -301,6 +312,9 @@ impl ConnTracker {
             table: Table::default(),
             next_id: 1,
             now: i64::MIN,
+            emit: false,
+            events: Vec::new(),
+            end_queue: None,
             sink: Sink {
                 spill: if spill { Some(Spill::new()?) } else { None },
                 spill_error: None,
@@ -322,9 +336,12 @@ impl ConnTracker {
     }
 
     fn finalize(&mut self, idx: u32, why: Finalized, out: Option<&mut Vec<u64>>) {
-        let Some(c) = self.table.remove(idx) else {
+        let Some(mut c) = self.table.remove(idx) else {
             return;
         };
+        if self.emit {
+            events::maybe_handshake(&mut c, true, &mut self.events);
+        }
         if let Some(out) = out {
             out.push(c.id);
         }
@@ -333,6 +350,9 @@ impl ConnTracker {
             self.sink.view.stats.evicted += 1;
         }
         let (e, capped) = build_entry(&c, why);
+        if self.emit {
+            self.events.push(Event::Connection(Box::new(e.clone())));
+        }
         self.sink.put(&c, e, capped);
     }
 
@@ -373,6 +393,7 @@ impl ConnTracker {
                         td: Teardown::default(),
                         an: anomalies::Anomalies::default(),
                         first_seq: [None; 2],
+                        hs_emitted: false,
                     })),
                     flip,
                 )
@@ -431,6 +452,53 @@ fn ip_len(pkt: &Packet<'_>) -> u64 {
 
 impl Analyzer for ConnTracker {
     fn on_packet(&mut self, pkt: &Packet<'_>, ctx: &mut Ctx) {
+        self.emit = ctx.want_events;
+        self.track(pkt, ctx);
+        if !self.events.is_empty() {
+            ctx.events.append(&mut self.events);
+        }
+    }
+
+    fn end_events(&mut self, ctx: &mut Ctx) -> bool {
+        /// Connections finalized per batch: bounds the events held at once.
+        const BATCH: usize = 256;
+        self.emit = ctx.want_events;
+        if self.end_queue.is_none() {
+            let mut rest: Vec<(u64, u32)> = self
+                .table
+                .indices()
+                .into_iter()
+                .filter_map(|i| self.table.conn_mut(i).map(|c| (c.id, i)))
+                .collect();
+            rest.sort_unstable_by(|a, b| b.cmp(a));
+            self.end_queue = Some(rest);
+        }
+        for _ in 0..BATCH {
+            let Some((_, idx)) = self.end_queue.as_mut().and_then(Vec::pop) else {
+                break;
+            };
+            self.finalize(idx, Finalized::End, None);
+        }
+        ctx.events.append(&mut self.events);
+        self.end_queue.as_ref().is_some_and(|q| !q.is_empty())
+    }
+
+    fn finish(&mut self, report: &mut Report) {
+        self.finish_section(report);
+    }
+
+    fn take_spills(&mut self) -> Vec<(&'static str, Spill)> {
+        self.sink
+            .spill
+            .take()
+            .map(|s| ("connections", s))
+            .into_iter()
+            .collect()
+    }
+}
+
+impl ConnTracker {
+    fn track(&mut self, pkt: &Packet<'_>, ctx: &mut Ctx) {
         let Some((sip, dip)) = pkt.ips() else {
             return;
         };
@@ -559,9 +627,16 @@ impl Analyzer for ConnTracker {
         c.deadline = deadline;
         self.table.deadline_changed(idx);
         ctx.conn = Some(ConnRef { id, dir, opened });
+        if self.emit {
+            if let Some(c) = self.table.conn_mut(idx) {
+                events::maybe_handshake(c, false, &mut self.events);
+            }
+        }
     }
 
-    fn finish(&mut self, report: &mut Report) {
+    fn finish_section(&mut self, report: &mut Report) {
+        // Events were drained by `end_events` if anyone wanted them; none are built now.
+        self.emit = false;
         // The rest, in id order (no ctx here: see the module docs).
         let mut rest: Vec<(u64, u32)> = self
             .table
@@ -602,15 +677,6 @@ impl Analyzer for ConnTracker {
                 frame: None,
             });
         }
-    }
-
-    fn take_spills(&mut self) -> Vec<(&'static str, Spill)> {
-        self.sink
-            .spill
-            .take()
-            .map(|s| ("connections", s))
-            .into_iter()
-            .collect()
     }
 }
 
