@@ -88,13 +88,13 @@ fn live_errors_say_what_to_do() {
         eprintln!("note: down-interface and permission checks skipped: need root and iproute2");
         return;
     }
-    // An interface that is down: a dummy interface in a namespace of our own.
+    // An interface that is down: a new veth pair (created down) in a namespace of our own.
     let ns = format!("nlle{}", std::process::id() % 100_000);
     let _ = Command::new("ip").args(["netns", "del", &ns]).status();
     let ok = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "ip netns add {ns} && ip -n {ns} link add nlled0 type dummy"
+            "ip netns add {ns} && ip -n {ns} link add nlled0 type veth peer name nlled1"
         ))
         .status()
         .is_ok_and(|s| s.success());
@@ -113,7 +113,7 @@ fn live_errors_say_what_to_do() {
         );
     } else {
         let _ = Command::new("ip").args(["netns", "del", &ns]).status();
-        eprintln!("note: could not create a dummy interface; down-interface check skipped");
+        eprintln!("note: could not create a veth pair; down-interface check skipped");
     }
 
     // No permission: the same binary run as `nobody` (copied where nobody may execute it).
