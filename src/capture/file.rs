@@ -26,6 +26,7 @@ use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption
 use pcap_file::pcapng::{Block, PcapNgParser};
 use pcap_file::{Endianness, TsResolution};
 
+use super::ahead::{ReadAhead, AHEAD_HEADROOM};
 use super::{linktype, Damage, InterfaceInfo, Next, RawPacket};
 use crate::error::{Error, Result};
 
@@ -170,6 +171,8 @@ enum Input {
     /// Standard input, pipes, and readers handed in by callers: kept open throughout.
     Stream(Box<dyn Read + Send>),
     File(Reopen),
+    /// A regular file being read by its own thread (see [`ReadAhead`]).
+    Ahead(ReadAhead),
     /// The capture ended; its descriptor is closed.
     Closed,
 }
@@ -179,6 +182,7 @@ impl Read for Input {
         match self {
             Input::Stream(r) => r.read(buf),
             Input::File(r) => r.read(buf),
+            Input::Ahead(a) => a.read(buf),
             Input::Closed => Ok(0),
         }
     }
@@ -194,8 +198,8 @@ impl Input {
 }
 
 /// A byte source with offsets: our own buffer so offsets and caps are exact.
-struct Buffer<R> {
-    reader: R,
+struct Buffer {
+    reader: Input,
     buf: Vec<u8>,
     pos: usize,
     len: usize,
@@ -204,8 +208,8 @@ struct Buffer<R> {
     eof: bool,
 }
 
-impl<R: Read> Buffer<R> {
-    fn new(reader: R) -> Self {
+impl Buffer {
+    fn new(reader: Input) -> Self {
         Buffer {
             reader,
             buf: vec![0; HEADER_BUFFER],
@@ -225,6 +229,9 @@ impl<R: Read> Buffer<R> {
     fn fill(&mut self, need: usize) -> std::io::Result<usize> {
         if self.len - self.pos >= need || self.eof {
             return Ok(self.len - self.pos);
+        }
+        if let Input::Ahead(_) = self.reader {
+            return self.fill_ahead(need);
         }
         if self.pos > 0 {
             self.buf.copy_within(self.pos..self.len, 0);
@@ -254,6 +261,50 @@ impl<R: Read> Buffer<R> {
         Ok(self.len - self.pos)
     }
 
+    /// [`Buffer::fill`] from the read-ahead thread's blocks. The usual case swaps buffers:
+    /// the unread tail (part of one record) is copied into the new block's headroom, just
+    /// before its bytes, and the old buffer goes back to the thread; so file bytes are
+    /// copied once, by the kernel, on the other core. A tail longer than the headroom (a
+    /// record bigger than 64 KiB) falls back to appending, growing as bytes arrive.
+    fn fill_ahead(&mut self, need: usize) -> std::io::Result<usize> {
+        while self.len - self.pos < need {
+            let Input::Ahead(ahead) = &mut self.reader else {
+                unreachable!("fill_ahead is called for Input::Ahead only");
+            };
+            let Some(mut block) = ahead.next_block()? else {
+                self.eof = true;
+                break;
+            };
+            let tail = self.len - self.pos;
+            let got = block.len - AHEAD_HEADROOM;
+            if tail <= AHEAD_HEADROOM {
+                let start = AHEAD_HEADROOM - tail;
+                block.data[start..AHEAD_HEADROOM].copy_from_slice(&self.buf[self.pos..self.len]);
+                let old = std::mem::replace(&mut self.buf, block.data);
+                ahead.recycle(old);
+                self.pos = start;
+                self.len = block.len;
+            } else {
+                if self.pos > 0 {
+                    self.buf.copy_within(self.pos..self.len, 0);
+                    self.len -= self.pos;
+                    self.pos = 0;
+                }
+                if self.buf.len() < self.len + got {
+                    let size = (self.len + got).checked_next_power_of_two();
+                    let mut bigger = vec![0; size.unwrap_or(self.len + got)];
+                    bigger[..self.len].copy_from_slice(&self.buf[..self.len]);
+                    self.buf = bigger;
+                }
+                self.buf[self.len..self.len + got]
+                    .copy_from_slice(&block.data[AHEAD_HEADROOM..block.len]);
+                self.len += got;
+                ahead.recycle(block.data);
+            }
+        }
+        Ok(self.len - self.pos)
+    }
+
     fn consume(&mut self, n: usize) {
         self.pos += n;
         self.offset += n as u64;
@@ -270,10 +321,16 @@ impl<R: Read> Buffer<R> {
     }
 }
 
-impl Buffer<Input> {
-    /// The input is being read: a buffer large enough for few, large reads.
+impl Buffer {
+    /// The input is being read: a regular file gets its read-ahead thread; anything else
+    /// a buffer large enough for few, large reads.
     fn start_reading(&mut self) {
-        if self.buf.len() < MIN_BUFFER {
+        if matches!(self.reader, Input::File(_)) {
+            if let Input::File(file) = std::mem::replace(&mut self.reader, Input::Closed) {
+                self.reader = Input::Ahead(ReadAhead::start(file));
+            }
+        }
+        if self.buf.len() < MIN_BUFFER && !matches!(self.reader, Input::Ahead(_)) {
             self.grow_to(MIN_BUFFER);
         }
     }
@@ -292,7 +349,7 @@ pub struct CaptureFile {
     display: String,
     file_index: u16,
     format: Format,
-    buf: Buffer<Input>,
+    buf: Buffer,
     state: State,
     max_record: usize,
     /// Interfaces this file declared (pcapng may add more as it goes).

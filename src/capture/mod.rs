@@ -11,6 +11,7 @@
 //! is *not* guaranteed (broken writers exist), consumers use `data` for bytes and
 //! `wire_len` for sizes; nothing here allocates per packet in the steady state.
 
+mod ahead;
 pub mod file;
 pub mod filter;
 pub mod live;

@@ -1,0 +1,242 @@
+//! Read-ahead: a thread that reads a capture file in 1 MiB blocks while the analysis
+//! thread works on the previous ones.
+//!
+//! On two cores this takes the kernel's page-cache copy (a sixth of a default run) off the
+//! analysis thread. Blocks are handed over whole and come back for reuse, so no byte is
+//! copied twice: the reader of the blocks (`file::Buffer`) swaps its buffer for the new
+//! block, keeping the unread tail of the old one in the block's headroom.
+//!
+//! Invariants:
+//! - Memory is bounded: at most [`DEPTH`] filled blocks wait in the channel, plus the one
+//!   being filled and the one being read ([`BLOCK`] + [`AHEAD_HEADROOM`] bytes each).
+//! - Bytes arrive in file order; an I/O error is delivered after every byte read before
+//!   it, and then the input ends. The end of input is an explicit message, so a thread
+//!   that stopped without one (it cannot panic, but if it did) is an error, never a
+//!   silently short file.
+//! - Dropping the [`ReadAhead`] stops the thread at its next block (it is detached, not
+//!   joined: a read blocked on a FIFO must not hang the analysis).
+
+use std::io::{self, ErrorKind, Read};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
+
+/// Bytes read per block.
+pub const BLOCK: usize = 1 << 20;
+/// Room before a block's bytes for the unread tail of the previous block (a record cut by
+/// the block boundary): 64 KiB holds every record of a 64 KiB snapshot length.
+pub const AHEAD_HEADROOM: usize = 64 << 10;
+/// Filled blocks waiting for the analysis thread.
+const DEPTH: usize = 2;
+
+/// One block: `data[AHEAD_HEADROOM..len]` holds the bytes read.
+pub struct Block {
+    pub data: Vec<u8>,
+    pub len: usize,
+}
+
+enum Msg {
+    Data(Block),
+    Error(io::Error),
+    End,
+}
+
+/// The analysis thread's end of a read-ahead thread.
+pub struct ReadAhead {
+    rx: Receiver<Msg>,
+    back: Sender<Vec<u8>>,
+    /// The input ended (cleanly or with an error already delivered).
+    done: bool,
+    /// A block being consumed through the plain [`Read`] path.
+    pending: Option<(Block, usize)>,
+}
+
+impl ReadAhead {
+    /// Starts the thread reading `reader`.
+    pub fn start<R: Read + Send + 'static>(reader: R) -> Self {
+        let (tx, rx) = mpsc::sync_channel(DEPTH);
+        let (back, back_rx) = mpsc::channel();
+        let thread_tx = tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("netlens-read".into())
+            .spawn(move || run(reader, &thread_tx, &back_rx));
+        if let Err(e) = spawned {
+            // The file then reads as an I/O error at its first byte, with the reason.
+            let _ = tx.send(Msg::Error(io::Error::new(
+                e.kind(),
+                format!("could not start the reading thread: {e}"),
+            )));
+        }
+        ReadAhead {
+            rx,
+            back,
+            done: false,
+            pending: None,
+        }
+    }
+
+    /// The next block, `None` at the end of input.
+    pub fn next_block(&mut self) -> io::Result<Option<Block>> {
+        if let Some((block, used)) = self.pending.take() {
+            // Left over from `read`: hand on the unread part (it stays in place).
+            let mut block = block;
+            let unread = block.len - AHEAD_HEADROOM - used;
+            block
+                .data
+                .copy_within(AHEAD_HEADROOM + used..block.len, AHEAD_HEADROOM);
+            block.len = AHEAD_HEADROOM + unread;
+            return Ok(Some(block));
+        }
+        if self.done {
+            return Ok(None);
+        }
+        match self.rx.recv() {
+            Ok(Msg::Data(b)) => Ok(Some(b)),
+            Ok(Msg::End) => {
+                self.done = true;
+                Ok(None)
+            }
+            Ok(Msg::Error(e)) => {
+                self.done = true;
+                Err(e)
+            }
+            Err(_) => {
+                self.done = true;
+                Err(io::Error::other(
+                    "the read-ahead thread stopped unexpectedly",
+                ))
+            }
+        }
+    }
+
+    /// Gives a buffer back for reuse (buffers of another size are dropped).
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        if buf.len() == AHEAD_HEADROOM + BLOCK {
+            let _ = self.back.send(buf);
+        }
+    }
+}
+
+/// The plain byte path (used while file headers are read, before blocks are swapped in).
+impl Read for ReadAhead {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if let Some((block, used)) = &mut self.pending {
+                let avail = &block.data[AHEAD_HEADROOM + *used..block.len];
+                let n = avail.len().min(out.len());
+                out[..n].copy_from_slice(&avail[..n]);
+                *used += n;
+                if AHEAD_HEADROOM + *used == block.len {
+                    if let Some((b, _)) = self.pending.take() {
+                        self.recycle(b.data);
+                    }
+                }
+                return Ok(n);
+            }
+            match self.next_block()? {
+                Some(b) => self.pending = Some((b, 0)),
+                None => return Ok(0),
+            }
+        }
+    }
+}
+
+/// The thread: read blocks until the end, an error, or the analysis side is gone.
+fn run<R: Read>(mut reader: R, tx: &SyncSender<Msg>, back: &Receiver<Vec<u8>>) {
+    loop {
+        let mut data = match back.try_recv() {
+            Ok(b) => b,
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
+                vec![0; AHEAD_HEADROOM + BLOCK]
+            }
+        };
+        let msg = loop {
+            match reader.read(&mut data[AHEAD_HEADROOM..]) {
+                Ok(0) => break Msg::End,
+                Ok(n) => {
+                    break Msg::Data(Block {
+                        data,
+                        len: AHEAD_HEADROOM + n,
+                    })
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => break Msg::Error(e),
+            }
+        };
+        let last = !matches!(msg, Msg::Data(_));
+        if tx.send(msg).is_err() || last {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader returning `data` in odd-sized pieces, then `err` if any.
+    struct Pieces {
+        data: Vec<u8>,
+        at: usize,
+        err: bool,
+    }
+
+    impl Read for Pieces {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            if self.at == self.data.len() {
+                return if self.err {
+                    Err(io::Error::other("disk on fire"))
+                } else {
+                    Ok(0)
+                };
+            }
+            let n = (self.data.len() - self.at).min(out.len()).min(777_777);
+            out[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    fn bytes(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
+    }
+
+    #[test]
+    fn blocks_and_reads_deliver_every_byte_in_order() {
+        let want = bytes(5 * BLOCK + 12_345);
+        let mut a = ReadAhead::start(Pieces {
+            data: want.clone(),
+            at: 0,
+            err: false,
+        });
+        let mut got = vec![0u8; 100];
+        let n = a.read(&mut got).unwrap();
+        got.truncate(n);
+        while let Some(b) = a.next_block().unwrap() {
+            got.extend_from_slice(&b.data[AHEAD_HEADROOM..b.len]);
+            a.recycle(b.data);
+        }
+        assert_eq!(got.len(), want.len());
+        assert!(got == want);
+        assert!(a.next_block().unwrap().is_none());
+    }
+
+    #[test]
+    fn an_error_comes_after_the_bytes_before_it() {
+        let want = bytes(BLOCK + 10);
+        let mut a = ReadAhead::start(Pieces {
+            data: want.clone(),
+            at: 0,
+            err: true,
+        });
+        let mut got = Vec::new();
+        let err = loop {
+            match a.next_block() {
+                Ok(Some(b)) => got.extend_from_slice(&b.data[AHEAD_HEADROOM..b.len]),
+                Ok(None) => panic!("the error was lost"),
+                Err(e) => break e,
+            }
+        };
+        assert!(got == want);
+        assert!(err.to_string().contains("disk on fire"), "{err}");
+        assert!(a.next_block().unwrap().is_none());
+    }
+}

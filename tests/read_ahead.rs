@@ -1,0 +1,108 @@
+//! Regular files are read by a read-ahead thread in 1 MiB blocks whose buffers are swapped
+//! into the record reader (capture/ahead.rs): records cut by block boundaries, records
+//! bigger than the 64 KiB headroom and bigger than a block, and a file cut inside a record
+//! must give exactly the frames the in-memory reader gives for the same bytes.
+
+use std::io::{Cursor, Write};
+
+use netlens::capture::file::{CaptureFile, DEFAULT_MAX_RECORD};
+use netlens::capture::Next;
+
+/// A little-endian microsecond pcap (Ethernet) whose records have the given lengths; each
+/// record's bytes encode its index so a misplaced byte shows.
+fn pcap(lens: &[usize]) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    f.extend_from_slice(&2u16.to_le_bytes());
+    f.extend_from_slice(&4u16.to_le_bytes());
+    f.extend_from_slice(&[0; 8]);
+    f.extend_from_slice(&(8u32 << 20).to_le_bytes()); // snaplen
+    f.extend_from_slice(&1u32.to_le_bytes());
+    for (i, &len) in lens.iter().enumerate() {
+        f.extend_from_slice(&(i as u32).to_le_bytes());
+        f.extend_from_slice(&(i as u32 % 1_000_000).to_le_bytes());
+        f.extend_from_slice(&(len as u32).to_le_bytes());
+        f.extend_from_slice(&(len as u32).to_le_bytes());
+        f.extend((0..len).map(|j| (i * 31 + j / 7) as u8));
+    }
+    f
+}
+
+/// A frame's number, timestamp, hash of its bytes and length.
+type Frame = (u64, i64, u64, usize);
+
+/// Every frame, and the damage offset if any.
+fn frames(mut c: CaptureFile) -> (Vec<Frame>, Option<u64>) {
+    let mut out = Vec::new();
+    let mut frame = 1;
+    loop {
+        match c.next_packet(frame) {
+            Next::Packet(p) => {
+                let h = p.data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+                });
+                out.push((p.frame, p.ts_ns, h, p.data.len()));
+                frame += 1;
+            }
+            Next::Record { .. } => frame += 1,
+            Next::Idle => {}
+            Next::End => return (out, None),
+            Next::Damaged(d) => return (out, Some(d.offset)),
+        }
+    }
+}
+
+fn compare(name: &str, bytes: &[u8]) -> usize {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(name);
+    std::fs::File::create(&path)
+        .and_then(|mut f| f.write_all(bytes))
+        .expect("write capture");
+    let from_file = frames(CaptureFile::open(&path, 0, DEFAULT_MAX_RECORD).expect("opens"));
+    let in_memory = frames(
+        CaptureFile::from_reader(
+            Box::new(Cursor::new(bytes.to_vec())),
+            name.into(),
+            0,
+            DEFAULT_MAX_RECORD,
+        )
+        .expect("reads"),
+    );
+    assert_eq!(from_file.1, in_memory.1, "{name}: damage offset");
+    assert_eq!(from_file.0.len(), in_memory.0.len(), "{name}: frame count");
+    assert!(from_file.0 == in_memory.0, "{name}: frames differ");
+    from_file.0.len()
+}
+
+#[test]
+fn small_records_across_many_block_boundaries() {
+    // 60..1514-byte records: about 4,500 of them fill 3.5 MiB, so several block edges
+    // fall inside records and inside record headers.
+    let lens: Vec<usize> = (0..4_500).map(|i| 60 + (i * 337) % 1455).collect();
+    assert_eq!(compare("small.pcap", &pcap(&lens)), 4_500);
+}
+
+#[test]
+fn records_bigger_than_the_headroom_and_than_a_block() {
+    // 100 KiB records (over the 64 KiB headroom) and 3 MiB records (over a 1 MiB block)
+    // between small ones.
+    let mut lens = Vec::new();
+    for i in 0..40 {
+        lens.push(60 + i);
+        lens.push(100 << 10);
+        if i % 10 == 3 {
+            lens.push(3 << 20);
+        }
+        lens.push(1514);
+    }
+    assert_eq!(compare("big.pcap", &pcap(&lens)), lens.len());
+}
+
+#[test]
+fn a_file_cut_inside_a_record_is_damaged_at_the_same_offset() {
+    let lens: Vec<usize> = (0..3_000).map(|i| 200 + (i * 911) % 1300).collect();
+    let bytes = pcap(&lens);
+    for cut in [bytes.len() - 7, (1 << 20) + 5, (2 << 20) - 3, 2_500_000] {
+        compare("cut.pcap", &bytes[..cut]);
+    }
+}
