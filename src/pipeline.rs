@@ -450,21 +450,9 @@ pub fn run_source(
     for a in analyzers.iter_mut() {
         spills.extend(a.take_spills());
     }
-    if let Some(o) = streams_out
-        .as_mut()
-        .filter(|_| config.json.is_some() || html)
-    {
-        use report::streams::{StreamEntry, UdpFlowEntry};
-        spills.push((
-            "streams",
-            o.streams.to_spill::<StreamEntry>().map_err(output_error)?,
-        ));
-        spills.push((
-            "udp_flows",
-            o.udp_flows
-                .to_spill::<UdpFlowEntry>()
-                .map_err(output_error)?,
-        ));
+    if let Some(o) = streams_out.filter(|_| config.json.is_some() || html) {
+        spills.push(("streams", o.streams.into_spill().map_err(output_error)?));
+        spills.push(("udp_flows", o.udp_flows.into_spill().map_err(output_error)?));
     }
     if let Some(f) = html_file.as_mut() {
         let path = config.html.clone().unwrap_or_default();

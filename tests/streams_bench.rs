@@ -14,7 +14,6 @@ mod common;
 use std::time::Instant;
 
 use netlens::analyze::streams::{StreamAnalyzer, StreamOptions};
-use netlens::report::streams::{StreamEntry, UdpFlowEntry};
 
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -47,14 +46,14 @@ fn bench_streams() {
     };
     let t = Instant::now();
     let mut a = StreamAnalyzer::new(opts, None).unwrap();
-    let Ok(mut o) = common::drive(std::path::Path::new(&path), &mut a) else {
+    let Ok(o) = common::drive(std::path::Path::new(&path), &mut a) else {
         panic!("analysis failed");
     };
     let analysed = t.elapsed();
     let n = o.streams.len();
     let spills = vec![
-        ("streams", o.streams.to_spill::<StreamEntry>().unwrap()),
-        ("udp_flows", o.udp_flows.to_spill::<UdpFlowEntry>().unwrap()),
+        ("streams", o.streams.into_spill().unwrap()),
+        ("udp_flows", o.udp_flows.into_spill().unwrap()),
     ];
     netlens::report::json::write(
         &mut std::io::sink(),

@@ -409,7 +409,6 @@ fn extract_writes_streams_and_messages() {
 #[test]
 fn json_sections_round_trip() {
     use netlens::analyze::streams::StreamAnalyzer;
-    use netlens::report::streams::{StreamEntry, UdpFlowEntry};
     for name in [
         "frame_len32le_nagle.pcap",
         "udp_exchange.pcap",
@@ -417,10 +416,10 @@ fn json_sections_round_trip() {
     ] {
         let mut a =
             StreamAnalyzer::new(opts(&["45001=len32le", "45003=json-header"]), None).unwrap();
-        let mut o = common::drive(&common::fixture(name), &mut a).unwrap();
+        let o = common::drive(&common::fixture(name), &mut a).unwrap();
         let spills = vec![
-            ("streams", o.streams.to_spill::<StreamEntry>().unwrap()),
-            ("udp_flows", o.udp_flows.to_spill::<UdpFlowEntry>().unwrap()),
+            ("streams", o.streams.into_spill().unwrap()),
+            ("udp_flows", o.udp_flows.into_spill().unwrap()),
         ];
         let mut buf = Vec::new();
         netlens::report::json::write(&mut buf, &netlens::report::Report::default(), spills)

@@ -7,10 +7,11 @@
 //! which keeps huge reports greppable and diffable.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 
 use serde::Serialize;
 
+use super::bg::{BgFile, Written};
 use super::Report;
 
 /// An array of JSON entries written to a temporary file as they complete.
@@ -19,60 +20,106 @@ use super::Report;
 /// entries completing out of order, copied out sorted by key; 16 bytes of index per
 /// entry stay in memory). One spill uses one mode.
 pub struct Spill {
-    file: BufWriter<File>,
+    file: BgFile,
     count: u64,
     /// Keyed mode: (offset, length) of entry `key` at `index[key - 1]`.
     index: Vec<(u64, u64)>,
-    /// Bytes written so far (keyed mode).
-    pos: u64,
-    scratch: Vec<u8>,
 }
 
 /// Index slot of a key never pushed.
 const NO_ENTRY: (u64, u64) = (u64::MAX, 0);
 
 impl Spill {
+    /// A spill written on the caller's thread.
     pub fn new() -> io::Result<Self> {
         Ok(Spill {
-            file: BufWriter::with_capacity(1 << 16, tempfile::tempfile()?),
+            file: BgFile::direct()?,
             count: 0,
             index: Vec::new(),
-            pos: 0,
-            scratch: Vec::new(),
         })
+    }
+
+    /// A keyed spill whose entries are serialised on a thread of their own
+    /// ([`Spill::push_keyed_owned`]).
+    pub fn background() -> io::Result<Self> {
+        Ok(Spill {
+            file: BgFile::new()?,
+            count: 0,
+            index: Vec::new(),
+        })
+    }
+
+    /// Waits for the entries handed to the thread and files them in the keyed index.
+    fn settle(&mut self) -> io::Result<&mut Written> {
+        let w = self.file.settle()?;
+        for (key, pos, len) in w.rows.drain(..) {
+            let slot = usize::try_from(key.saturating_sub(1)).map_err(io::Error::other)?;
+            if self.index.len() <= slot {
+                self.index.resize(slot + 1, NO_ENTRY);
+            }
+            self.index[slot] = (pos, len);
+        }
+        Ok(w)
     }
 
     /// Writes the entry with `key` (from 1; keys should be dense, as the index has one
     /// slot per key up to the largest); the array is emitted sorted by key.
     pub fn push_keyed<T: Serialize>(&mut self, key: u64, value: &T) -> io::Result<()> {
         let slot = usize::try_from(key.saturating_sub(1)).map_err(io::Error::other)?;
-        self.scratch.clear();
-        serde_json::to_writer(&mut self.scratch, value).map_err(io::Error::other)?;
-        self.file.write_all(&self.scratch)?;
+        let w = self.settle()?;
+        let len = write_counted(&mut w.file, value)?;
+        let at = w.pos;
+        w.pos += len;
         if self.index.len() <= slot {
             self.index.resize(slot + 1, NO_ENTRY);
         }
-        self.index[slot] = (self.pos, self.scratch.len() as u64);
-        self.pos += self.scratch.len() as u64;
+        self.index[slot] = (at, len);
         self.count += 1;
         Ok(())
     }
 
-    pub fn push<T: Serialize>(&mut self, value: &T) -> io::Result<()> {
-        if self.count > 0 {
-            self.file.write_all(b",\n")?;
+    /// [`Spill::push_keyed`] for an entry the spill may keep: serialised on the spill's
+    /// thread when it has one.
+    pub fn push_keyed_owned<T: Serialize + Send + 'static>(
+        &mut self,
+        key: u64,
+        value: T,
+    ) -> io::Result<()> {
+        self.file.push(key, value)?;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// A keyed spill over entries already in `file`: `index` gives each entry's (offset,
+    /// length) in the order the array has them. Used to hand another store's file over
+    /// without copying it.
+    pub(crate) fn from_indexed(written: Written, index: Vec<(u64, u64)>) -> Self {
+        Spill {
+            count: index.len() as u64,
+            file: BgFile::from_written(written),
+            index,
         }
-        serde_json::to_writer(&mut self.file, value).map_err(io::Error::other)?;
+    }
+
+    pub fn push<T: Serialize>(&mut self, value: &T) -> io::Result<()> {
+        let first = self.count == 0;
+        let w = self.settle()?;
+        if !first {
+            w.file.write_all(b",\n")?;
+        }
+        serde_json::to_writer(&mut w.file, value).map_err(io::Error::other)?;
         self.count += 1;
         Ok(())
     }
 
     /// Appends one already-serialised JSON entry.
     pub fn push_raw(&mut self, json: &[u8]) -> io::Result<()> {
-        if self.count > 0 {
-            self.file.write_all(b",\n")?;
+        let first = self.count == 0;
+        let w = self.settle()?;
+        if !first {
+            w.file.write_all(b",\n")?;
         }
-        self.file.write_all(json)?;
+        w.file.write_all(json)?;
         self.count += 1;
         Ok(())
     }
@@ -90,8 +137,10 @@ impl Spill {
     /// stays usable: it can be read again, pushed to, or copied into the JSON document.
     /// Memory: one entry at a time (other renderers, e.g. the HTML page, use this).
     pub fn for_each_entry(&mut self, f: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
-        self.file.flush()?;
-        let file = self.file.get_mut();
+        self.settle()?;
+        let w = self.file.settle()?;
+        w.file.flush()?;
+        let file = w.file.get_mut();
         let result = read_entries(file, &self.index, f);
         // Back to the end, where the next push writes.
         file.seek(SeekFrom::End(0))?;
@@ -99,22 +148,20 @@ impl Spill {
     }
 
     /// Copies the entries (without brackets) to `w`.
-    fn copy_into(self, w: &mut dyn Write) -> io::Result<()> {
-        let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
+    fn copy_into(mut self, w: &mut dyn Write) -> io::Result<()> {
+        self.settle()?;
+        let written = self.file.into_written()?;
+        let mut file = written.file.into_inner().map_err(|e| e.into_error())?;
         if !self.index.is_empty() {
-            let mut buf = Vec::new();
             let mut first = true;
-            for &(off, len) in self.index.iter().filter(|&&e| e != NO_ENTRY) {
-                buf.resize(usize::try_from(len).map_err(io::Error::other)?, 0);
-                file.seek(SeekFrom::Start(off))?;
-                file.read_exact(&mut buf)?;
+            let entries = self.index.iter().filter(|&&e| e != NO_ENTRY).copied();
+            return read_indexed(&mut file, entries, &mut |entry| {
                 if !first {
                     w.write_all(b",\n")?;
                 }
                 first = false;
-                w.write_all(&buf)?;
-            }
-            return Ok(());
+                w.write_all(entry).map(|_| true)
+            });
         }
         file.seek(SeekFrom::Start(0))?;
         let mut buf = vec![0u8; 1 << 16];
@@ -134,16 +181,11 @@ fn read_entries(
     index: &[(u64, u64)],
     f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<()> {
-    let mut buf = Vec::new();
     if !index.is_empty() {
-        for &(off, len) in index.iter().filter(|&&e| e != NO_ENTRY) {
-            buf.resize(usize::try_from(len).map_err(io::Error::other)?, 0);
-            file.seek(SeekFrom::Start(off))?;
-            file.read_exact(&mut buf)?;
-            f(&buf)?;
-        }
-        return Ok(());
+        let entries = index.iter().filter(|&&e| e != NO_ENTRY).copied();
+        return read_indexed(file, entries, &mut |e| f(e).map(|_| true));
     }
+    let mut buf = Vec::new();
     // In-order mode: entries are compact JSON (no raw newline inside), separated by ",\n".
     file.seek(SeekFrom::Start(0))?;
     let mut r = io::BufReader::with_capacity(1 << 16, file);
@@ -159,6 +201,97 @@ fn read_entries(
             f(&buf)?;
         }
     }
+}
+
+/// Serialises `value` straight into `w` and returns how many bytes it took.
+pub(crate) fn write_counted<T: Serialize>(w: &mut impl Write, value: &T) -> io::Result<u64> {
+    struct Counting<'a, W> {
+        inner: &'a mut W,
+        n: u64,
+    }
+    impl<W: Write> Write for Counting<'_, W> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = self.inner.write(buf)?;
+            self.n += n as u64;
+            Ok(n)
+        }
+        fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+            self.inner.write_all(buf)?;
+            self.n += buf.len() as u64;
+            Ok(())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            self.inner.flush()
+        }
+    }
+    let mut c = Counting { inner: w, n: 0 };
+    serde_json::to_writer(&mut c, value).map_err(io::Error::other)?;
+    Ok(c.n)
+}
+
+/// Calls `f` with the bytes of each (offset, length) entry of `file`, in the order given,
+/// until it returns `false`.
+///
+/// Entries were written in completion order and are read in key order: runs of neighbours
+/// with jumps between them (a long connection's entry was written long after its
+/// neighbours by id; a UDP flow's when it went idle). A run is read through a 64 KiB
+/// window, one system call per window; a jump reads just that entry with one positioned
+/// read. (Seeking and reading per entry cost two calls each; refilling a large buffer at
+/// every jump cost more than building the report.)
+pub(crate) fn read_indexed(
+    file: &mut File,
+    entries: impl Iterator<Item = (u64, u64)>,
+    f: &mut dyn FnMut(&[u8]) -> io::Result<bool>,
+) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    const WINDOW: usize = 64 << 10;
+    let mut window = vec![0u8; WINDOW];
+    // window[..filled] holds the file's bytes from `start`.
+    let (mut start, mut filled) = (0u64, 0usize);
+    // Where the previous entry ended: an entry starting there continues a run.
+    let mut run_end = 0u64;
+    let mut scratch = Vec::new();
+    for (off, len) in entries {
+        let n = usize::try_from(len).map_err(io::Error::other)?;
+        let end = off
+            .checked_add(len)
+            .ok_or_else(|| io::Error::other("bad index"))?;
+        let in_window = off >= start && end <= start + filled as u64;
+        if !in_window && off == run_end && n <= WINDOW {
+            // Continue the run: refill the window from here.
+            filled = read_up_to(file, &mut window, off)?;
+            start = off;
+        }
+        if off >= start && end <= start + filled as u64 {
+            let at = (off - start) as usize;
+            if !f(&window[at..at + n])? {
+                break;
+            }
+        } else {
+            scratch.resize(n, 0);
+            file.read_exact_at(&mut scratch, off)?;
+            if !f(&scratch)? {
+                break;
+            }
+        }
+        run_end = end;
+    }
+    Ok(())
+}
+
+/// Positioned read of up to `buf.len()` bytes at `off` (fewer only at the end of file).
+fn read_up_to(file: &File, buf: &mut [u8], off: u64) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], off + got as u64) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
 }
 
 /// Writes the whole report: the in-memory sections of `report`, then each spilled array
@@ -244,6 +377,44 @@ mod tests {
             s.copy_into(&mut out).unwrap();
             assert_eq!(String::from_utf8(out).unwrap().matches("\"id\"").count(), 3);
         }
+    }
+
+    #[test]
+    fn indexed_reads_follow_runs_jumps_and_stop_early() {
+        use std::io::Write as _;
+        // Entries of 1 byte to 100 KiB (bigger than the window), read in an order made of
+        // forward runs, backward jumps and repeats.
+        let mut file = tempfile::tempfile().unwrap();
+        let mut index = Vec::new();
+        let mut pos = 0u64;
+        for i in 0..300u64 {
+            let len = [1, 700, 5_000, 70_000, 100_000][(i % 5) as usize] + i as usize;
+            file.write_all(&vec![(i % 251) as u8; len]).unwrap();
+            index.push((pos, len as u64));
+            pos += len as u64;
+        }
+        let order: Vec<usize> = (0..300)
+            .map(|k| (k * 7 + k / 13) % 300)
+            .chain([5, 5, 4])
+            .collect();
+        let mut seen = Vec::new();
+        read_indexed(&mut file, order.iter().map(|&k| index[k]), &mut |e| {
+            seen.push((e.len(), e[0], e.iter().all(|&b| b == e[0])));
+            Ok(true)
+        })
+        .unwrap();
+        let want: Vec<_> = order
+            .iter()
+            .map(|&k| (index[k].1 as usize, (k % 251) as u8, true))
+            .collect();
+        assert!(seen == want);
+        let mut n = 0;
+        read_indexed(&mut file, index.iter().copied(), &mut |_| {
+            n += 1;
+            Ok(n < 10)
+        })
+        .unwrap();
+        assert_eq!(n, 10);
     }
 
     #[test]

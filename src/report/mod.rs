@@ -8,6 +8,7 @@
 //!
 //! Renderers write to any `io::Write` and never print on their own.
 
+pub mod bg;
 pub mod conns;
 pub mod conns_view;
 pub mod events;

