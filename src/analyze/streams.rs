@@ -497,14 +497,12 @@ impl StreamAnalyzer {
                     fragmented: d.fragmented,
                     max_len: d.max_len,
                 };
-                // The store takes the entry (it is serialised on another thread).
-                let event = self.emit.then(|| e.clone());
                 if let Some(s) = self.udp_store.as_mut() {
-                    if let Err(e) = s.push(id * 2 + dir.index() as u64, e) {
+                    if let Err(e) = s.push(id * 2 + dir.index() as u64, &e) {
                         self.error.get_or_insert(e);
                     }
                 }
-                if let Some(e) = event {
+                if self.emit {
                     self.events.push(Event::UdpFlow(Box::new(e)));
                 }
             }
@@ -552,14 +550,13 @@ impl StreamAnalyzer {
                 assumed,
                 self.opts.max_list,
             );
-            let event = self.emit.then(|| entry.clone());
             if let Some(s) = self.store.as_mut() {
-                if let Err(e) = s.push(id * 2 + dir.index() as u64, entry) {
+                if let Err(e) = s.push(id * 2 + dir.index() as u64, &entry) {
                     self.error.get_or_insert(e);
                 }
             }
-            if let Some(e) = event {
-                self.events.push(Event::Stream(Box::new(e)));
+            if self.emit {
+                self.events.push(Event::Stream(Box::new(entry)));
             }
         }
     }

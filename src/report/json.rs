@@ -11,7 +11,7 @@ use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 
 use serde::Serialize;
 
-use super::bg::{BgFile, Written};
+use super::entry_file::EntryFile;
 use super::Report;
 
 /// An array of JSON entries written to a temporary file as they complete.
@@ -20,7 +20,7 @@ use super::Report;
 /// entries completing out of order, copied out sorted by key; 16 bytes of index per
 /// entry stay in memory). One spill uses one mode.
 pub struct Spill {
-    file: BgFile,
+    file: EntryFile,
     count: u64,
     /// Keyed mode: (offset, length) of entry `key` at `index[key - 1]`.
     index: Vec<(u64, u64)>,
@@ -30,62 +30,23 @@ pub struct Spill {
 const NO_ENTRY: (u64, u64) = (u64::MAX, 0);
 
 impl Spill {
-    /// A spill written on the caller's thread.
     pub fn new() -> io::Result<Self> {
         Ok(Spill {
-            file: BgFile::direct()?,
+            file: EntryFile::new()?,
             count: 0,
             index: Vec::new(),
         })
-    }
-
-    /// A keyed spill whose entries are serialised on a thread of their own
-    /// ([`Spill::push_keyed_owned`]).
-    pub fn background() -> io::Result<Self> {
-        Ok(Spill {
-            file: BgFile::new()?,
-            count: 0,
-            index: Vec::new(),
-        })
-    }
-
-    /// Waits for the entries handed to the thread and files them in the keyed index.
-    fn settle(&mut self) -> io::Result<&mut Written> {
-        let w = self.file.settle()?;
-        for (key, pos, len) in w.rows.drain(..) {
-            let slot = usize::try_from(key.saturating_sub(1)).map_err(io::Error::other)?;
-            if self.index.len() <= slot {
-                self.index.resize(slot + 1, NO_ENTRY);
-            }
-            self.index[slot] = (pos, len);
-        }
-        Ok(w)
     }
 
     /// Writes the entry with `key` (from 1; keys should be dense, as the index has one
     /// slot per key up to the largest); the array is emitted sorted by key.
     pub fn push_keyed<T: Serialize>(&mut self, key: u64, value: &T) -> io::Result<()> {
         let slot = usize::try_from(key.saturating_sub(1)).map_err(io::Error::other)?;
-        let w = self.settle()?;
-        let len = write_counted(&mut w.file, value)?;
-        let at = w.pos;
-        w.pos += len;
+        let at = self.file.push(value)?;
         if self.index.len() <= slot {
             self.index.resize(slot + 1, NO_ENTRY);
         }
-        self.index[slot] = (at, len);
-        self.count += 1;
-        Ok(())
-    }
-
-    /// [`Spill::push_keyed`] for an entry the spill may keep: serialised on the spill's
-    /// thread when it has one.
-    pub fn push_keyed_owned<T: Serialize + Send + 'static>(
-        &mut self,
-        key: u64,
-        value: T,
-    ) -> io::Result<()> {
-        self.file.push(key, value)?;
+        self.index[slot] = at;
         self.count += 1;
         Ok(())
     }
@@ -93,33 +54,29 @@ impl Spill {
     /// A keyed spill over entries already in `file`: `index` gives each entry's (offset,
     /// length) in the order the array has them. Used to hand another store's file over
     /// without copying it.
-    pub(crate) fn from_indexed(written: Written, index: Vec<(u64, u64)>) -> Self {
+    pub(crate) fn from_indexed(file: EntryFile, index: Vec<(u64, u64)>) -> Self {
         Spill {
             count: index.len() as u64,
-            file: BgFile::from_written(written),
+            file,
             index,
         }
     }
 
     pub fn push<T: Serialize>(&mut self, value: &T) -> io::Result<()> {
-        let first = self.count == 0;
-        let w = self.settle()?;
-        if !first {
-            w.file.write_all(b",\n")?;
+        if self.count > 0 {
+            self.file.write_all(b",\n")?;
         }
-        serde_json::to_writer(&mut w.file, value).map_err(io::Error::other)?;
+        self.file.push(value)?;
         self.count += 1;
         Ok(())
     }
 
     /// Appends one already-serialised JSON entry.
     pub fn push_raw(&mut self, json: &[u8]) -> io::Result<()> {
-        let first = self.count == 0;
-        let w = self.settle()?;
-        if !first {
-            w.file.write_all(b",\n")?;
+        if self.count > 0 {
+            self.file.write_all(b",\n")?;
         }
-        w.file.write_all(json)?;
+        self.file.write_all(json)?;
         self.count += 1;
         Ok(())
     }
@@ -137,10 +94,8 @@ impl Spill {
     /// stays usable: it can be read again, pushed to, or copied into the JSON document.
     /// Memory: one entry at a time (other renderers, e.g. the HTML page, use this).
     pub fn for_each_entry(&mut self, f: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
-        self.settle()?;
-        let w = self.file.settle()?;
-        w.file.flush()?;
-        let file = w.file.get_mut();
+        self.file.file.flush()?;
+        let file = self.file.file.get_mut();
         let result = read_entries(file, &self.index, f);
         // Back to the end, where the next push writes.
         file.seek(SeekFrom::End(0))?;
@@ -148,10 +103,8 @@ impl Spill {
     }
 
     /// Copies the entries (without brackets) to `w`.
-    fn copy_into(mut self, w: &mut dyn Write) -> io::Result<()> {
-        self.settle()?;
-        let written = self.file.into_written()?;
-        let mut file = written.file.into_inner().map_err(|e| e.into_error())?;
+    fn copy_into(self, w: &mut dyn Write) -> io::Result<()> {
+        let mut file = self.file.file.into_inner().map_err(|e| e.into_error())?;
         if !self.index.is_empty() {
             let mut first = true;
             let entries = self.index.iter().filter(|&&e| e != NO_ENTRY).copied();
@@ -201,32 +154,6 @@ fn read_entries(
             f(&buf)?;
         }
     }
-}
-
-/// Serialises `value` straight into `w` and returns how many bytes it took.
-pub(crate) fn write_counted<T: Serialize>(w: &mut impl Write, value: &T) -> io::Result<u64> {
-    struct Counting<'a, W> {
-        inner: &'a mut W,
-        n: u64,
-    }
-    impl<W: Write> Write for Counting<'_, W> {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            let n = self.inner.write(buf)?;
-            self.n += n as u64;
-            Ok(n)
-        }
-        fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-            self.inner.write_all(buf)?;
-            self.n += buf.len() as u64;
-            Ok(())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            self.inner.flush()
-        }
-    }
-    let mut c = Counting { inner: w, n: 0 };
-    serde_json::to_writer(&mut c, value).map_err(io::Error::other)?;
-    Ok(c.n)
 }
 
 /// Calls `f` with the bytes of each (offset, length) entry of `file`, in the order given,

@@ -8,9 +8,9 @@
 //!
 //! Renderers write to any `io::Write` and never print on their own.
 
-pub mod bg;
 pub mod conns;
 pub mod conns_view;
+pub mod entry_file;
 pub mod events;
 pub mod extract;
 pub mod html;

@@ -16,7 +16,7 @@ use std::io::{self, Seek, SeekFrom, Write};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::bg::BgFile;
+use super::entry_file::EntryFile;
 use super::json::{read_indexed, Spill};
 
 fn is_false(b: &bool) -> bool {
@@ -366,48 +366,40 @@ pub struct DatagramEntry {
 /// Memory: one index row (key, position, length) per entry; the entries themselves are in
 /// an anonymous temporary file.
 pub struct EntryStore {
-    /// Entries are serialised on the file's own thread ([`BgFile`]).
-    file: BgFile,
-    count: usize,
-    /// (key, offset, length) of the entries settled so far.
+    file: EntryFile,
+    /// (key, offset, length) of each entry.
     index: Vec<(u64, u64, u32)>,
 }
 
 impl EntryStore {
     pub fn new() -> io::Result<Self> {
         Ok(EntryStore {
-            file: BgFile::new()?,
-            count: 0,
+            file: EntryFile::new()?,
             index: Vec::new(),
         })
     }
 
     /// Stores `value` under `key` (entries read back in key order, then insertion order).
-    pub fn push<T: Serialize + Send + 'static>(&mut self, key: u64, value: T) -> io::Result<()> {
-        self.file.push(key, value)?;
-        self.count += 1;
+    pub fn push<T: Serialize>(&mut self, key: u64, value: &T) -> io::Result<()> {
+        let (at, len) = self.file.push(value)?;
+        let len = u32::try_from(len).map_err(|_| io::Error::other("report entry over 4 GiB"))?;
+        self.index.push((key, at, len));
         Ok(())
     }
 
-    /// Waits for the entries pushed so far and sorts the index by key.
+    /// Flushes the file and sorts the index by key.
     fn settle(&mut self) -> io::Result<()> {
-        let w = self.file.settle()?;
-        for (key, pos, len) in w.rows.drain(..) {
-            let len =
-                u32::try_from(len).map_err(|_| io::Error::other("report entry over 4 GiB"))?;
-            self.index.push((key, pos, len));
-        }
-        w.file.flush()?;
+        self.file.file.flush()?;
         self.index.sort_by_key(|&(k, p, _)| (k, p));
         Ok(())
     }
 
     pub fn len(&self) -> usize {
-        self.count
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.index.is_empty()
     }
 
     /// Calls `f` with each entry's JSON bytes in key order until it returns `false`.
@@ -417,7 +409,7 @@ impl EntryStore {
             .index
             .iter()
             .map(|&(_, pos, len)| (pos, u64::from(len)));
-        let file = self.file.settle()?.file.get_mut();
+        let file = self.file.file.get_mut();
         let result = read_indexed(file, entries, &mut f);
         // Leave the shared file position at the end for further pushes.
         file.seek(SeekFrom::End(0))?;
@@ -456,12 +448,11 @@ impl EntryStore {
     /// and its sorted index, handed over without copying or decoding an entry.
     pub fn into_spill(mut self) -> io::Result<Spill> {
         self.settle()?;
-        let w = self.file.into_written()?;
         let index = self
             .index
             .iter()
             .map(|&(_, pos, len)| (pos, u64::from(len)))
             .collect();
-        Ok(Spill::from_indexed(w, index))
+        Ok(Spill::from_indexed(self.file, index))
     }
 }

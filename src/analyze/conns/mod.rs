@@ -239,8 +239,7 @@ impl Sink {
             self.view_rows(c, &e, capped);
         }
         if let Some(sp) = self.spill.as_mut() {
-            // The spill takes the entry: it is serialised on the spill's own thread.
-            if let Err(err) = sp.push_keyed_owned(e.id, e) {
+            if let Err(err) = sp.push_keyed(e.id, &e) {
                 if self.spill_error.is_none() {
                     self.spill_error = Some(err);
                 }
@@ -321,11 +320,7 @@ impl ConnTracker {
             events: Vec::new(),
             end_queue: None,
             sink: Sink {
-                spill: if spill {
-                    Some(Spill::background()?)
-                } else {
-                    None
-                },
+                spill: if spill { Some(Spill::new()?) } else { None },
                 spill_error: None,
                 view: ConnView {
                     focus_id: opts.conn,
