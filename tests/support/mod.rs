@@ -10,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod fuzz_input;
 pub mod synth;
 
 /// The repository root.
