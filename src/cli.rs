@@ -143,6 +143,18 @@ pub struct Opts {
     /// Most entries the simulated switch table holds (a full table stops learning).
     #[arg(long, value_name = "N", default_value_t = netlens::L2Options::default().mac_table_size)]
     pub mac_table_size: usize,
+    /// Most MAC addresses tracked per run as sources (and as many destination-only ones);
+    /// beyond it frames are counted, not tracked, and a warning says so.
+    #[arg(long, value_name = "N", default_value_t = netlens::L2Options::default().max_macs)]
+    pub max_macs: usize,
+    /// Most (VLAN, IP, MAC) bindings the ARP table holds; beyond it new bindings are
+    /// counted, not recorded, and a warning says so.
+    #[arg(long, value_name = "N", default_value_t = netlens::L2Options::default().arp_max_bindings)]
+    pub arp_table_size: usize,
+    /// Most entries kept in each ARP list (exchanges, gratuitous, probes, conflicts,
+    /// unsolicited replies); the totals stay exact and a warning says what was left out.
+    #[arg(long, value_name = "N", default_value_t = netlens::L2Options::default().arp_max_list)]
+    pub arp_max_list: usize,
     /// Write the visual report to PATH at the end of the run: one self-contained HTML page
     /// (ladder diagrams, MAC and ARP tables; no network needed to view it). Runs every
     /// analysis the page draws, whatever views are asked for.
@@ -264,6 +276,9 @@ impl Opts {
         c.l2 = netlens::L2Options {
             aging_s: self.aging,
             mac_table_size: self.mac_table_size,
+            max_macs: self.max_macs,
+            arp_max_bindings: self.arp_table_size,
+            arp_max_list: self.arp_max_list,
             ..netlens::L2Options::default()
         };
         c.ndjson = self.ndjson;

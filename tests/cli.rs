@@ -687,3 +687,51 @@ fn a_file_that_vanishes_after_opening_is_damage_with_a_clear_reason() {
     assert!(frame > 1 && frame < 64 * bytes_recs as u64, "{frame}");
     assert_eq!(damage.after_frame, frame - 1);
 }
+
+#[test]
+fn l2_cap_flags_reach_the_report_and_warn() {
+    let f = fixture("arp_bridge.pcap");
+    let f = f.to_str().expect("utf-8");
+    let o = run(&[
+        "read",
+        f,
+        "--mac-table",
+        "--arp",
+        "--json",
+        "-",
+        "--max-macs",
+        "1",
+        "--arp-table-size",
+        "1",
+        "--arp-max-list",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let limits = &v["arp"]["limits"];
+    assert_eq!(
+        (limits["max_bindings"].as_u64(), limits["max_list"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(limits["bindings_dropped"].as_u64() > Some(0), "{limits}");
+    assert!(limits["list_dropped"].as_u64() > Some(0), "{limits}");
+    assert_eq!(v["arp"]["table"].as_array().map(Vec::len), Some(1));
+    assert_eq!(v["mac_table"]["entries"].as_array().map(Vec::len), Some(1));
+    assert!(v["mac_table"]["not_learned"]["macs_untracked"].as_u64() > Some(0));
+    let kinds: Vec<&str> = v["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .filter_map(|w| w["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"arp-caps") && kinds.contains(&"mac-rows-cap"),
+        "{kinds:?}"
+    );
+    // Said on stderr too, unless --quiet.
+    let err = stderr(&o);
+    assert!(
+        err.contains("--arp-table-size") && err.contains("--max-macs"),
+        "{err}"
+    );
+}

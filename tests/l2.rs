@@ -587,6 +587,89 @@ fn arp_pending_cap_is_counted() {
 }
 
 #[test]
+fn arp_table_and_list_caps_are_counted_and_said() {
+    // Five hosts announce their addresses (gratuitous requests): two bindings fit the
+    // table, three announcements fit the list; the totals stay exact.
+    let hosts = [A, B, C, D, [0x02, 0, 0, 0, 0, 0x0e]];
+    let frames: Vec<Frame> = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, &h)| {
+            let ip = [10, 0, 0, i as u8 + 1];
+            at(T0 + i as f64, arp_frame(h, BCAST, None, 1, h, ip, ZERO, ip))
+        })
+        .collect();
+    let r = synthetic(&frames, |c| {
+        c.l2.arp_max_bindings = 2;
+        c.l2.arp_max_list = 3;
+    });
+    let a = arp(&r);
+    assert_eq!((a.limits.max_bindings, a.limits.max_list), (2, 3));
+    assert_eq!(a.table.len(), 2);
+    assert_eq!(a.limits.bindings_dropped, 3);
+    assert_eq!(a.gratuitous.len(), 3);
+    assert_eq!(a.totals.gratuitous, 5);
+    assert_eq!(a.limits.list_dropped, 2);
+    let w = r
+        .warnings
+        .iter()
+        .find(|w| w.kind == "arp-caps")
+        .expect("a warning says the ARP caps were reached");
+    assert!(
+        w.message.contains("3 binding(s)") && w.message.contains("--arp-table-size"),
+        "{}",
+        w.message
+    );
+    assert!(
+        w.message.contains("2 entr(ies)") && w.message.contains("--arp-max-list"),
+        "{}",
+        w.message
+    );
+
+    // Under the caps: no warning.
+    let r = synthetic(&frames, |_| {});
+    assert_eq!(
+        arp(&r).limits.bindings_dropped + arp(&r).limits.list_dropped,
+        0
+    );
+    assert!(r.warnings.iter().all(|w| w.kind != "arp-caps"));
+}
+
+#[test]
+fn mac_row_cap_counts_untracked_frames_and_says_so() {
+    let r = synthetic(
+        &[
+            at(T0, udp_frame(A, BCAST, None, [10, 0, 0, 1])),
+            at(T0 + 1.0, udp_frame(B, BCAST, None, [10, 0, 0, 2])),
+            // A third source is past the cap: counted, not tracked.
+            at(T0 + 2.0, udp_frame(C, A, None, [10, 0, 0, 3])),
+            // Destination-only addresses: BCAST and C fill their list, D is past it.
+            at(T0 + 3.0, udp_frame(A, C, None, [10, 0, 0, 1])),
+            at(T0 + 4.0, udp_frame(A, D, None, [10, 0, 0, 1])),
+        ],
+        |c| c.l2.max_macs = 2,
+    );
+    let m = mac_table(&r);
+    let rows: Vec<String> = m.entries.iter().map(|e| e.mac.clone()).collect();
+    assert_eq!(rows, vec![mac(A), mac(B)]);
+    assert_eq!(m.not_learned.macs_untracked, 1);
+    assert_eq!(m.destinations.len(), 2);
+    assert_eq!(m.not_learned.destinations_untracked, 1);
+    let w = r
+        .warnings
+        .iter()
+        .find(|w| w.kind == "mac-rows-cap")
+        .expect("a warning says the MAC cap was reached");
+    assert!(w.message.contains("--max-macs"), "{}", w.message);
+    assert!(
+        w.message
+            .contains("1 frame(s) from untracked sources and 1 to untracked"),
+        "{}",
+        w.message
+    );
+}
+
+#[test]
 fn cooked_capture_learns_sources_and_invents_no_destination() {
     // Linux cooked (SLL) header: packet type, ARPHRD, address length, address (8), protocol.
     fn sll(packet_type: u16, hatype: u16, addr: [u8; 6], proto: u16, payload: &[u8]) -> Vec<u8> {

@@ -50,6 +50,38 @@ fn pipeline(name: &str, bytes: &[u8]) -> Option<serde_json::Value> {
     json
 }
 
+/// Replays a finding of the `pipeline` fuzz target exactly as the target ran it
+/// (tests/support/fuzz_input.rs: the framing its last bytes pick, `--extract` into a
+/// temporary directory, the 64 KiB record cap), with the JSON report and with the tables.
+fn replay_pipeline(name: &str, bytes: &[u8]) {
+    for to_json in [true, false] {
+        let Ok(file) = CaptureFile::from_reader(
+            Box::new(Cursor::new(bytes.to_vec())),
+            name.into(),
+            0,
+            1 << 16,
+        ) else {
+            return;
+        };
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let config = support::fuzz_input::config(bytes, &dir.path().join("x"), to_json);
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let r = panic::catch_unwind(AssertUnwindSafe(|| {
+            netlens::pipeline::run_captures(&config, vec![file], &mut out, &mut err)
+        }));
+        assert!(r.is_ok(), "{name}: PANIC (see the message above)");
+        if to_json && !out.is_empty() {
+            serde_json::from_slice::<serde_json::Value>(&out)
+                .unwrap_or_else(|e| panic!("{name}: JSON output does not parse: {e}"));
+        }
+        for e in std::fs::read_dir(dir.path()).expect("temporary directory") {
+            let n = e.expect("entry").file_name();
+            assert_eq!(n, "x", "{name}: --extract wrote outside its directory");
+        }
+    }
+}
+
 /// Timestamps at the ends of the range a pcapng can express (a 64-bit tick count in
 /// seconds, an offset of i64::MIN seconds): the per-frame view subtracted them and the
 /// stats took their difference, which overflowed (a panic in debug builds, garbage in
@@ -137,7 +169,8 @@ fn replay_dissect(bytes: &[u8]) {
 }
 
 /// Every saved finding under tests/regressions/: `dissect-*` files in the dissect target's
-/// format, everything else as a capture through the whole pipeline.
+/// format, everything else as a capture through the whole pipeline, also with the
+/// `pipeline` target's framing and `--extract` options.
 #[test]
 fn saved_findings_replay_without_panic() {
     let dir = support::root().join("tests/regressions");
@@ -156,7 +189,10 @@ fn saved_findings_replay_without_panic() {
         if name.starts_with("dissect-") {
             replay_dissect(&bytes);
         } else {
+            // Hand-made captures and older findings as the fixed pipeline run, then as
+            // the fuzz target runs it now (framing kinds, --extract).
             pipeline(&name, &bytes);
+            replay_pipeline(&name, &bytes);
         }
         assert!(
             start.elapsed() < std::time::Duration::from_secs(5),
@@ -250,4 +286,26 @@ fn interface_flood_is_capped() {
         Some(MAX_INTERFACES)
     );
     assert!(start.elapsed() < std::time::Duration::from_secs(30));
+}
+
+/// The fuzz target's options on the framing fixtures: each fixture with three bytes
+/// appended that pick each framing kind in turn (as the whole rule and as a port rule).
+/// The appended bytes are a cut record to the reader, which warns and keeps every frame.
+#[test]
+fn every_fuzz_framing_choice_runs_on_the_framing_fixtures() {
+    let mut runs = 0;
+    for path in support::fixtures() {
+        let name = support::file_name(&path);
+        if !name.starts_with("frame_") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).expect("fixture");
+        for sel in (0u8..13).chain(0x80..0x80 + 13) {
+            let mut b = bytes.clone();
+            b.extend_from_slice(&[4, 0x0a, sel]);
+            replay_pipeline(&format!("{name}+{sel}"), &b);
+            runs += 1;
+        }
+    }
+    assert!(runs >= 26 * 4, "framing fixtures missing: {runs} runs");
 }

@@ -706,3 +706,42 @@ fn udp_datagrams_keep_their_boundaries_and_fragments() {
     assert_eq!(flows[1].dir, "resp");
     assert_eq!(flows[1].datagrams[0].len, 4);
 }
+
+#[test]
+fn messages_kept_per_stream_stop_at_the_cap_and_counts_stay_exact() {
+    // 50 length-prefixed messages, two per segment, with room for 10 in each list.
+    let b = ISN + 1;
+    let msgs: Vec<Vec<u8>> = (0..50u32)
+        .map(|i| len32(format!("message {i:02}").as_bytes()))
+        .collect();
+    let mut segs = handshake(ISN, RISN);
+    let mut off = 0u32;
+    for pair in msgs.chunks(2) {
+        let data = pair.concat();
+        segs.push(o(b + off, A, &data));
+        off += data.len() as u32;
+    }
+    let o = StreamOptions {
+        framing: FramingConfig::parse(&["len32le"]).unwrap(),
+        max_list: 10,
+        ..opts()
+    };
+    let out = feed(&segs, o);
+    let s = out.get(1, "orig");
+    assert_eq!(s.bytes, u64::from(off));
+    assert_eq!(s.stats.messages, 50);
+    assert_eq!(s.stats.segments, 25);
+    assert_eq!(s.stats.coalesced_messages, 50);
+    assert_eq!(s.stats.incomplete_messages, 0);
+    assert_eq!(s.messages.len(), 10);
+    assert_eq!(s.segments.len(), 10);
+    let idx: Vec<u64> = s.messages.iter().map(|m| m.index).collect();
+    assert_eq!(idx, (0..10).collect::<Vec<u64>>(), "the first ten are kept");
+    let cut = s.lists_cut.as_ref().expect("the cut is said");
+    assert_eq!(
+        (cut.cap, cut.messages_total, cut.segments_total),
+        (10, 50, 25)
+    );
+    // Every message still reaches the message sink: the cap is on the report only.
+    assert_eq!(out.bytes.messages.len(), 50);
+}

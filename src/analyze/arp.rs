@@ -35,7 +35,7 @@ use crate::report::l2::{
     ArpTotals, ArpUnsolicited,
 };
 use crate::report::ndjson::Event;
-use crate::report::{ts_secs, Report};
+use crate::report::{ts_secs, Report, Warning};
 
 type Vlan = Option<u16>;
 
@@ -504,6 +504,35 @@ impl ArpAnalyzer {
         totals.unanswered = unanswered.len() as u64;
         totals.answered = exchanges.len() as u64 - totals.unanswered;
         totals.conflicts = self.conflicts.len() as u64;
+        let l = &self.limits;
+        let mut hit = Vec::new();
+        if l.bindings_dropped > 0 {
+            hit.push(format!(
+                "{} binding(s) not recorded because the table holds {} (--arp-table-size)",
+                l.bindings_dropped, l.max_bindings
+            ));
+        }
+        if l.pending_dropped > 0 {
+            hit.push(format!(
+                "{} request(s) not kept waiting for a reply because {} already were",
+                l.pending_dropped, l.max_pending
+            ));
+        }
+        if l.list_dropped > 0 {
+            hit.push(format!(
+                "{} entr(ies) left out of lists capped at {} (--arp-max-list; the totals count them)",
+                l.list_dropped, l.max_list
+            ));
+        }
+        if !hit.is_empty() {
+            report.warnings.push(Warning {
+                kind: "arp-caps".into(),
+                message: format!("ARP caps reached: {}", hit.join("; ")),
+                path: None,
+                offset: None,
+                frame: None,
+            });
+        }
         report.arp = Some(ArpSection {
             table,
             exchanges,

@@ -43,7 +43,7 @@ use crate::dissect::{Link, Mac, Net, Packet};
 use crate::report::l2::{
     MacAged, MacDestination, MacEntry, MacMove, MacNotLearned, MacPort, MacTable, MacTotals,
 };
-use crate::report::{ts_secs, Report};
+use crate::report::{ts_secs, Report, Warning};
 
 type Vlan = Option<u16>;
 
@@ -656,6 +656,19 @@ impl Analyzer for MacTableAnalyzer {
             }
         }
         ports.sort_by_key(|x| x.port);
+        let n = &self.not_learned;
+        if n.macs_untracked > 0 || n.destinations_untracked > 0 {
+            report.warnings.push(Warning {
+                kind: "mac-rows-cap".into(),
+                message: format!(
+                    "more than {} MAC addresses were seen (--max-macs): {} frame(s) from untracked sources and {} to untracked destinations were counted but not listed",
+                    self.max_macs, n.macs_untracked, n.destinations_untracked
+                ),
+                path: None,
+                offset: None,
+                frame: None,
+            });
+        }
         report.mac_table = Some(MacTable {
             aging_s: self.aging_s,
             table_size: self.table_size as u64,

@@ -311,7 +311,9 @@ struct Totals {
 /// The `--streams` analysis.
 pub struct StreamAnalyzer {
     opts: StreamOptions,
-    conns: FxHashMap<u64, Conn>,
+    /// Boxed: a `Conn` is about 2 KiB, and the map's buckets (and its doubling on growth)
+    /// would multiply that for every slot, occupied or not.
+    conns: FxHashMap<u64, Box<Conn>>,
     udp: FxHashMap<u64, UdpFlow>,
     /// Bytes held in out-of-order buffers and history windows, all connections.
     mem: usize,
@@ -415,14 +417,14 @@ impl StreamAnalyzer {
             ];
             self.conns.insert(
                 id,
-                Conn {
+                Box::new(Conn {
                     orig,
                     resp,
                     v6: src.is_ipv6(),
                     mss: [None; 2],
                     buffered: 0,
                     halves,
-                },
+                }),
             );
         }
         let Some(conn) = self.conns.get_mut(&id) else {
@@ -478,7 +480,7 @@ impl StreamAnalyzer {
 
     fn finalize(&mut self, id: u64) {
         if let Some(conn) = self.conns.remove(&id) {
-            self.finish_conn(id, conn);
+            self.finish_conn(id, *conn);
         }
         if let Some(flow) = self.udp.remove(&id) {
             for dir in [Dir::Orig, Dir::Resp] {

@@ -24,6 +24,15 @@ pub struct PcapOut {
     pub skipped_other_link: u64,
 }
 
+/// The I/O error inside a pcap-file error: its own text for one ("Error reading bytes",
+/// also when writing) would hide the cause, a full disk say, and the hint that goes with it.
+fn io_error(e: pcap_file::PcapError) -> std::io::Error {
+    match e {
+        pcap_file::PcapError::IoError(e) => e,
+        other => std::io::Error::other(other),
+    }
+}
+
 impl PcapOut {
     /// Creates `path` (refusing an existing file unless `force`).
     pub fn create(path: &Path, force: bool) -> Result<Self> {
@@ -81,8 +90,7 @@ impl PcapOut {
                 snaplen: 262_144,
                 ..PcapHeader::default()
             };
-            let w = PcapWriter::with_header(file, header)
-                .map_err(|e| self.err(std::io::Error::other(e)))?;
+            let w = PcapWriter::with_header(file, header).map_err(|e| self.err(io_error(e)))?;
             self.writer = Some(w);
             self.link_type = Some(p.link_type);
         }
@@ -102,7 +110,7 @@ impl PcapOut {
             Some(w) => w.write_packet(&pkt).map(|_| ()),
             None => Ok(()),
         };
-        res.map_err(|e| self.err(std::io::Error::other(e)))?;
+        res.map_err(|e| self.err(io_error(e)))?;
         self.written += 1;
         Ok(())
     }
@@ -116,8 +124,7 @@ impl PcapOut {
                 snaplen: 262_144,
                 ..PcapHeader::default()
             };
-            let w = PcapWriter::with_header(file, header)
-                .map_err(|e| self.err(std::io::Error::other(e)))?;
+            let w = PcapWriter::with_header(file, header).map_err(|e| self.err(io_error(e)))?;
             self.writer = Some(w);
         }
         if let Some(w) = self.writer.take() {

@@ -10,6 +10,9 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod fuzz_input;
+pub mod synth;
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
