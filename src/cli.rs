@@ -111,6 +111,18 @@ pub struct Opts {
     /// Largest capture record accepted, in bytes (longer records are damage).
     #[arg(long, default_value_t = netlens::capture::file::DEFAULT_MAX_RECORD, value_name = "BYTES")]
     pub max_record: usize,
+    /// IPv4 datagrams waiting for fragments at once; fragments of more are dropped.
+    #[arg(long, default_value_t = netlens::DefragLimits::default().max_datagrams, value_name = "N")]
+    pub frag_datagrams: usize,
+    /// Fragments one IPv4 datagram may have before it is dropped (a teardrop).
+    #[arg(long, default_value_t = netlens::DefragLimits::default().max_fragments, value_name = "N")]
+    pub frag_per_datagram: usize,
+    /// Bytes held for IPv4 reassembly over all datagrams.
+    #[arg(long, default_value_t = netlens::DefragLimits::default().max_bytes, value_name = "BYTES")]
+    pub frag_memory: usize,
+    /// Capture seconds an IPv4 datagram waits for its missing fragments.
+    #[arg(long, default_value_t = netlens::DefragLimits::default().timeout_ns as f64 / 1e9, value_name = "SECS")]
+    pub frag_timeout: f64,
     /// Verify TCP and UDP checksums (always on with --packets).
     #[arg(long)]
     pub checksums: bool,
@@ -245,6 +257,16 @@ impl Opts {
         c.limit = self.limit;
         c.count = self.count;
         c.max_record = self.max_record;
+        c.defrag = netlens::DefragLimits {
+            max_datagrams: self.frag_datagrams,
+            max_fragments: self.frag_per_datagram,
+            max_bytes: self.frag_memory,
+            timeout_ns: if self.frag_timeout.is_finite() && self.frag_timeout > 0.0 {
+                (self.frag_timeout.min(1e9) * 1e9) as i64
+            } else {
+                0
+            },
+        };
         c.checksums = self.checksums;
         c.quiet = self.quiet;
         c.color = color;

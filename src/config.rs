@@ -123,6 +123,8 @@ pub struct Config {
     pub count: Option<u64>,
     /// Largest record accepted from a capture file, in bytes.
     pub max_record: usize,
+    /// IPv4 reassembly caps (`--frag-*`).
+    pub defrag: crate::dissect::defrag::DefragLimits,
     /// Verify TCP/UDP checksums (implied by `--packets`).
     pub checksums: bool,
     /// No warnings on stderr.
@@ -175,6 +177,7 @@ impl Config {
             limit: 50,
             count: None,
             max_record: crate::capture::file::DEFAULT_MAX_RECORD,
+            defrag: Default::default(),
             checksums: false,
             quiet: false,
             color: false,

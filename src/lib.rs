@@ -27,5 +27,6 @@ pub mod report;
 
 pub use config::HtmlOptions;
 pub use config::{Config, Input, L2Options, LiveInput, Views};
+pub use dissect::defrag::DefragLimits;
 pub use error::{Error, Result};
 pub use pipeline::run;

@@ -141,7 +141,7 @@ pub fn run_source(
 
     let mut dissector = Dissector::new(DissectOptions {
         verify_checksums: config.checksums || views.packets,
-        ..DissectOptions::default()
+        defrag: config.defrag.clone(),
     });
     let mut analyzers: Vec<Box<dyn Analyzer>> = vec![Box::<StatsAnalyzer>::default()];
     // The connection tracker runs first: later analyzers read `ctx.conn`.
@@ -337,6 +337,20 @@ pub fn run_source(
         }
     }
     report.stats.ipv4_defrag = dissector.defrag_stats();
+    if report.stats.ipv4_defrag.dropped_over_limit > 0 {
+        // With the analyzers' cap warnings, which are said on stderr below.
+        let l = &config.defrag;
+        report.warnings.push(Warning {
+            kind: "ipv4-defrag-cap".into(),
+            message: format!(
+                "{} IPv4 fragment(s) were dropped by the reassembly caps ({} datagrams pending, {} fragments per datagram, {} bytes; --frag-datagrams, --frag-per-datagram, --frag-memory)",
+                report.stats.ipv4_defrag.dropped_over_limit, l.max_datagrams, l.max_fragments, l.max_bytes
+            ),
+            path: None,
+            offset: None,
+            frame: None,
+        });
+    }
     if let Source::Files(f) = &source {
         report.stats.skipped_blocks = f.skipped_blocks;
     }

@@ -735,3 +735,61 @@ fn l2_cap_flags_reach_the_report_and_warn() {
         "{err}"
     );
 }
+
+/// The IPv4 reassembly caps are flags: `udp_exchange.pcap` sends two 3000-byte datagrams
+/// as three fragments each. With one fragment fewer allowed per datagram neither is
+/// reassembled, the count says so and a warning names the flags; by default both are.
+#[test]
+fn fragment_cap_flags_reach_the_report_and_warn() {
+    let f = fixture("udp_exchange.pcap");
+    let f = f.to_str().expect("utf-8");
+    let defrag = |extra: &[&str]| {
+        let mut args = vec!["read", f, "--json", "-"];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+        let kinds: Vec<String> = v["warnings"]
+            .as_array()
+            .expect("warnings")
+            .iter()
+            .filter_map(|w| w["kind"].as_str().map(String::from))
+            .collect();
+        (v["stats"]["ipv4_defrag"].clone(), kinds, stderr(&o))
+    };
+    let (d, kinds, _) = defrag(&[]);
+    assert_eq!(
+        (d["reassembled"].as_u64(), d["dropped_over_limit"].as_u64()),
+        (Some(2), Some(0))
+    );
+    assert!(!kinds.iter().any(|k| k == "ipv4-defrag-cap"), "{kinds:?}");
+    let (d, kinds, err) = defrag(&["--frag-per-datagram", "2"]);
+    assert_eq!(
+        (d["reassembled"].as_u64(), d["dropped_over_limit"].as_u64()),
+        (Some(0), Some(2))
+    );
+    assert!(kinds.iter().any(|k| k == "ipv4-defrag-cap"), "{kinds:?}");
+    assert!(err.contains("--frag-per-datagram"), "{err}");
+    // A reassembly memory of 1000 bytes cannot hold a 3000-byte datagram: every fragment
+    // that would grow it past the cap is dropped, the first ones stay pending.
+    let (d, _, _) = defrag(&["--frag-memory", "1000"]);
+    assert_eq!(
+        (
+            d["reassembled"].as_u64(),
+            d["dropped_over_limit"].as_u64(),
+            d["pending"].as_u64()
+        ),
+        (Some(0), Some(6), Some(2)),
+        "{d}"
+    );
+    // With room for one pending datagram the two exchanges (one after the other) still
+    // reassemble; with none, no datagram can start.
+    let (d, _, _) = defrag(&["--frag-datagrams", "1"]);
+    assert_eq!(d["reassembled"].as_u64(), Some(2), "{d}");
+    let (d, _, _) = defrag(&["--frag-datagrams", "0"]);
+    assert_eq!(
+        (d["reassembled"].as_u64(), d["dropped_over_limit"].as_u64()),
+        (Some(0), Some(6)),
+        "{d}"
+    );
+}
