@@ -10,6 +10,10 @@
 //! them freely (a pcapng can express far more); `data.len() <= wire_len`
 //! is *not* guaranteed (broken writers exist), consumers use `data` for bytes and
 //! `wire_len` for sizes; nothing here allocates per packet in the steady state.
+//!
+//! Threads: a regular file is read ahead by a thread of its own (`ahead.rs`); the records
+//! are still parsed and delivered on the caller's thread, in order. A live capture has its
+//! capture thread ([`live`]).
 
 mod ahead;
 pub mod file;

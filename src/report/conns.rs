@@ -19,7 +19,7 @@ pub struct ConnEntry {
     pub id: u64,
     /// "tcp" or "udp".
     pub proto: String,
-    /// "ip:port" of the originator ("[v6]:port").
+    /// "ip:port" of the originator ("\[v6\]:port").
     pub orig: String,
     pub resp: String,
     pub first_frame: u64,

@@ -43,7 +43,7 @@ pub struct StreamEntry {
     pub conn: u64,
     /// "orig" or "resp": who sent these bytes.
     pub dir: String,
-    /// The connection's endpoints, `ip:port` (`[v6]:port`).
+    /// The connection's endpoints, `ip:port` (`\[v6\]:port`).
     pub orig: String,
     pub resp: String,
     /// Payload bytes delivered in order (each byte once; gaps not included).

@@ -163,7 +163,7 @@ pub fn uid(proto: &str, orig: &str, resp: &str, start_ns: i64, first_frame: u64)
     String::from_utf8_lossy(&s).into_owned()
 }
 
-/// Splits "ip:port" / "[v6]:port" into address and port.
+/// Splits "ip:port" / "\[v6\]:port" into address and port.
 pub fn split_endpoint(ep: &str) -> (&str, &str) {
     match ep.rsplit_once(':') {
         Some((h, p)) => (h.trim_start_matches('[').trim_end_matches(']'), p),

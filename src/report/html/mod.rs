@@ -107,7 +107,7 @@ const MAX_TALKERS: usize = 100_000;
 /// Rows of the top-talkers table.
 const TOP_TALKERS: usize = 15;
 
-/// The address part of an `ip:port` / `[v6]:port` endpoint.
+/// The address part of an `ip:port` / `\[v6\]:port` endpoint.
 pub fn host_of(endpoint: &str) -> &str {
     let h = endpoint.rsplit_once(':').map_or(endpoint, |(h, _)| h);
     h.trim_start_matches('[').trim_end_matches(']')
