@@ -561,7 +561,11 @@ fn stream_analyzer(config: &Config, view: bool) -> Result<Option<StreamAnalyzer>
         )),
         None => None,
     };
-    StreamAnalyzer::new(o.clone(), sink)
-        .map(Some)
-        .map_err(output_error)
+    let mut o = o.clone();
+    // The terminal view alone reads the entries: it details the first `--limit` stream
+    // directions (all of them with --limit 0 or --conn). JSON and the page need them all.
+    if config.json.is_none() && config.html.is_none() && config.conns.conn.is_none() {
+        o.lists_for_first = config.limit;
+    }
+    StreamAnalyzer::new(o, sink).map(Some).map_err(output_error)
 }

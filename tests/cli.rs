@@ -793,3 +793,35 @@ fn fragment_cap_flags_reach_the_report_and_warn() {
         "{d}"
     );
 }
+
+/// Without JSON or a page, only the stream directions the terminal view details keep their
+/// lists (`lists_for_first`): the view must be exactly what it is when every entry keeps
+/// them (`--json FILE` makes every entry keep them and prints the same tables).
+#[test]
+fn stream_view_is_the_same_when_only_shown_streams_keep_their_lists() {
+    let dir = tempdir();
+    let json = dir.path().join("r.json");
+    let json = json.to_str().expect("utf-8");
+    let mut compared = 0;
+    for f in support::fixtures() {
+        let f = f.to_str().expect("utf-8");
+        for limit in ["1", "2"] {
+            let lean = run(&["read", f, "--streams", "--limit", limit, "--no-color"]);
+            let full = run(&[
+                "read",
+                f,
+                "--streams",
+                "--limit",
+                limit,
+                "--no-color",
+                "--json",
+                json,
+                "--force",
+            ]);
+            assert_eq!(lean.status.code(), full.status.code(), "{f}");
+            assert!(stdout(&lean) == stdout(&full), "{f} --limit {limit}");
+            compared += 1;
+        }
+    }
+    assert!(compared >= 20, "{compared}");
+}

@@ -56,6 +56,12 @@ pub struct StreamOptions {
     pub history: usize,
     /// Entries kept per list (segments, messages, gaps, conflicts, datagrams) per stream.
     pub max_list: usize,
+    /// When not 0, only the first N stream directions (and N UDP flow directions) by
+    /// connection id keep their lists in the stored entries; the others keep their totals.
+    /// Set by the pipeline when the terminal view is the only reader of the entries: it
+    /// shows the first `--limit` directions in detail and counts the rest, so serialising
+    /// the others' lists was a fifth of a `--streams` run for nothing.
+    pub lists_for_first: usize,
     /// `--extract DIR`: write each direction's bytes (and messages) under DIR.
     pub extract: Option<PathBuf>,
     pub extract_messages: bool,
@@ -72,6 +78,7 @@ impl Default for StreamOptions {
             total_buffer: 256 << 20,
             history: 16 << 10,
             max_list: 10_000,
+            lists_for_first: 0,
             extract: None,
             extract_messages: false,
             force: false,
@@ -328,6 +335,31 @@ pub struct StreamAnalyzer {
     events: Vec<Event>,
     /// End of input with events wanted: ids still open, descending (batches pop the back).
     end_queue: Option<Vec<u64>>,
+    /// The smallest keys stored with their lists so far, TCP and UDP (`lists_for_first`).
+    listed: [FirstKeys; 2],
+}
+
+/// The `n` smallest keys seen so far (a max-heap of at most `n`).
+#[derive(Default)]
+struct FirstKeys(std::collections::BinaryHeap<u64>);
+
+impl FirstKeys {
+    /// Whether `key` is among the `n` smallest keys offered so far. A key that is among
+    /// the `n` smallest at the end was among them when offered (keys only get company).
+    fn offer(&mut self, key: u64, n: usize) -> bool {
+        if self.0.len() < n {
+            self.0.push(key);
+            return true;
+        }
+        match self.0.peek() {
+            Some(&max) if key < max => {
+                self.0.pop();
+                self.0.push(key);
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 fn endpoint(ip: IpAddr, port: u16) -> SocketAddr {
@@ -351,6 +383,7 @@ impl StreamAnalyzer {
             emit: false,
             events: Vec::new(),
             end_queue: None,
+            listed: Default::default(),
         })
     }
 
@@ -488,19 +521,25 @@ impl StreamAnalyzer {
                 if d.total == 0 {
                     continue;
                 }
+                let key = id * 2 + dir.index() as u64;
+                let listed = self.keeps_lists(1, key);
                 let e = UdpFlowEntry {
                     flow: id,
                     orig: flow.orig.to_string(),
                     resp: flow.resp.to_string(),
                     dir: dir.name().into(),
-                    datagrams: d.datagrams.clone(),
+                    datagrams: if listed {
+                        d.datagrams.clone()
+                    } else {
+                        Vec::new()
+                    },
                     datagrams_total: d.total,
                     bytes: d.bytes,
                     fragmented: d.fragmented,
                     max_len: d.max_len,
                 };
                 if let Some(s) = self.udp_store.as_mut() {
-                    if let Err(e) = s.push(id * 2 + dir.index() as u64, &e) {
+                    if let Err(e) = s.push(key, &e) {
                         self.error.get_or_insert(e);
                     }
                 }
@@ -509,6 +548,13 @@ impl StreamAnalyzer {
                 }
             }
         }
+    }
+
+    /// Whether the entry under `key` keeps its lists (`which`: 0 TCP, 1 UDP). Events
+    /// carry whole entries, so with events wanted every entry does.
+    fn keeps_lists(&mut self, which: usize, key: u64) -> bool {
+        let n = self.opts.lists_for_first;
+        n == 0 || self.emit || self.listed[which].offer(key, n)
     }
 
     fn finish_conn(&mut self, id: u64, mut conn: Conn) {
@@ -543,7 +589,8 @@ impl StreamAnalyzer {
             if !h.payload {
                 continue;
             }
-            let entry = h.entry(
+            let key = id * 2 + dir.index() as u64;
+            let mut entry = h.entry(
                 id,
                 dir,
                 &conn.orig,
@@ -552,8 +599,15 @@ impl StreamAnalyzer {
                 assumed,
                 self.opts.max_list,
             );
+            if !self.keeps_lists(0, key) {
+                // No reader will see this direction's lists (see `lists_for_first`).
+                entry.segments = Vec::new();
+                entry.messages = Vec::new();
+                entry.gaps = Vec::new();
+                entry.conflicts = Vec::new();
+            }
             if let Some(s) = self.store.as_mut() {
-                if let Err(e) = s.push(id * 2 + dir.index() as u64, &entry) {
+                if let Err(e) = s.push(key, &entry) {
                     self.error.get_or_insert(e);
                 }
             }
