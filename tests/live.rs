@@ -6,97 +6,13 @@
 //! Needs root (namespaces, packet sockets), `ip` and `python3`; skipped with a printed
 //! reason otherwise. The namespaces are named after the process id so runs don't collide.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {cmd}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .map(|u| u.split_whitespace().next() == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-fn sh(cmd: &str) {
-    let st = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .status()
-        .expect("run sh");
-    assert!(st.success(), "command failed: {cmd}");
-}
-
-struct Netns {
-    a: String,
-    b: String,
-}
-
-impl Netns {
-    fn new() -> Self {
-        let id = std::process::id() % 100_000;
-        let n = Netns {
-            a: format!("nllt_a{id}"),
-            b: format!("nllt_b{id}"),
-        };
-        n.cleanup();
-        sh(&format!("ip netns add {} && ip netns add {}", n.a, n.b));
-        sh(&format!(
-            "ip link add nlltv0 netns {} address 02:00:0a:50:00:01 type veth peer name nlltv1 netns {} address 02:00:0a:50:00:02",
-            n.a, n.b
-        ));
-        for (ns, dev, ip) in [
-            (&n.a, "nlltv0", "10.80.0.1/24"),
-            (&n.b, "nlltv1", "10.80.0.2/24"),
-        ] {
-            sh(&format!(
-                "ip netns exec {ns} sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1"
-            ));
-            sh(&format!("ip -n {ns} link set lo up"));
-            sh(&format!(
-                "ip -n {ns} addr add {ip} dev {dev} && ip -n {ns} link set {dev} up"
-            ));
-            // Offloads off so frames look like the wire (no 64 KB GRO super-frames).
-            let _ = Command::new("sh")
-                .arg("-c")
-                .arg(format!(
-                    "ip netns exec {ns} ethtool -K {dev} tso off gso off gro off tx off"
-                ))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
-        n
-    }
-
-    fn cleanup(&self) {
-        let _ = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "ip netns del {} 2>/dev/null; ip netns del {} 2>/dev/null",
-                self.a, self.b
-            ))
-            .status();
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        self.cleanup();
-    }
-}
+use support::netns::{have, is_root, sh, Netns};
 
 const TRAFFIC: &str = r#"
 import socket, sys, time
@@ -139,7 +55,7 @@ fn live_capture_on_veth_matches_its_written_pcap() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_netlens");
-    let ns = Netns::new();
+    let ns = Netns::new("lt", 80);
     let dir = tempfile::tempdir().expect("tempdir");
     let live_json = dir.path().join("live.json");
     let pcap = dir.path().join("live.pcap");
@@ -158,7 +74,7 @@ fn live_capture_on_veth_matches_its_written_pcap() {
             &ns.a,
             bin,
             "live",
-            "nlltv0",
+            &ns.dev_a,
             "--all",
             "--framing",
             "7001=line",

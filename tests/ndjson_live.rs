@@ -7,100 +7,15 @@
 //! Needs root (namespaces, packet sockets), `ip` and `python3`; skipped with a printed
 //! reason otherwise.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {cmd}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .map(|u| u.split_whitespace().next() == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-fn sh(cmd: &str) {
-    let st = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .status()
-        .expect("run sh");
-    assert!(st.success(), "command failed: {cmd}");
-}
-
-struct Netns {
-    a: String,
-    b: String,
-}
-
-impl Netns {
-    fn new() -> Self {
-        let id = std::process::id() % 100_000;
-        let n = Netns {
-            a: format!("nlnd_a{id}"),
-            b: format!("nlnd_b{id}"),
-        };
-        n.cleanup();
-        sh(&format!("ip netns add {} && ip netns add {}", n.a, n.b));
-        sh(&format!(
-            "ip link add nlndv0 netns {} address 02:00:0a:51:00:01 type veth peer name nlndv1 netns {} address 02:00:0a:51:00:02",
-            n.a, n.b
-        ));
-        for (ns, dev, ip) in [
-            (&n.a, "nlndv0", "10.81.0.1/24"),
-            (&n.b, "nlndv1", "10.81.0.2/24"),
-        ] {
-            sh(&format!(
-                "ip netns exec {ns} sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1"
-            ));
-            sh(&format!("ip -n {ns} link set lo up"));
-            sh(&format!(
-                "ip -n {ns} addr add {ip} dev {dev} && ip -n {ns} link set {dev} up"
-            ));
-            // Offloads off so frames look like the wire (no 64 KB GRO super-frames).
-            let _ = Command::new("sh")
-                .arg("-c")
-                .arg(format!(
-                    "ip netns exec {ns} ethtool -K {dev} tso off gso off gro off tx off"
-                ))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
-        n
-    }
-
-    fn cleanup(&self) {
-        let _ = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "ip netns del {} 2>/dev/null; ip netns del {} 2>/dev/null",
-                self.a, self.b
-            ))
-            .status();
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        self.cleanup();
-    }
-}
+use support::netns::{have, is_root, sh, Netns};
 
 const TRAFFIC: &str = r#"
 import socket, sys, time
@@ -143,7 +58,7 @@ fn live_ndjson_lines_arrive_while_capturing() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_netlens");
-    let ns = Netns::new();
+    let ns = Netns::new("nd", 81);
     let dir = tempfile::tempdir().expect("tempdir");
     let ready = dir.path().join("ready");
     let script = dir.path().join("traffic.py");
@@ -151,7 +66,7 @@ fn live_ndjson_lines_arrive_while_capturing() {
 
     let mut live = Command::new("ip")
         .args([
-            "netns", "exec", &ns.a, bin, "live", "nlndv0", "--ndjson", "-",
+            "netns", "exec", &ns.a, bin, "live", &ns.dev_a, "--ndjson", "-",
         ])
         .args(["--linger", "0.2"])
         .stdout(Stdio::piped())

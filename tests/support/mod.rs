@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod fuzz_input;
+pub mod netns;
 pub mod synth;
 
 /// The repository root.
