@@ -114,60 +114,6 @@ fn extreme_pcapng_timestamps_do_not_overflow() {
     }
 }
 
-/// Replays one input of the `dissect` fuzz target's format: a link-type selector byte,
-/// then frames each prefixed by a 2-byte little-endian length. Must match
-/// fuzz/fuzz_targets/dissect.rs.
-fn replay_dissect(bytes: &[u8]) {
-    use netlens::capture::{linktype, RawPacket};
-    use netlens::dissect::{DissectOptions, Dissector};
-    const LINK_TYPES: [u32; 14] = [
-        linktype::ETHERNET,
-        linktype::LINUX_SLL,
-        linktype::LINUX_SLL2,
-        linktype::RAW,
-        linktype::IPV4,
-        linktype::IPV6,
-        linktype::NULL,
-        linktype::LOOP,
-        linktype::NFLOG,
-        linktype::IPOIB,
-        linktype::PKTAP,
-        linktype::RAW_OPENBSD,
-        105,
-        0xffff,
-    ];
-    let Some((&sel, mut rest)) = bytes.split_first() else {
-        return;
-    };
-    let link_type = LINK_TYPES[usize::from(sel) % LINK_TYPES.len()];
-    let mut dissector = Dissector::new(DissectOptions {
-        verify_checksums: sel & 0x80 != 0,
-        ..DissectOptions::default()
-    });
-    let mut frame = 1u64;
-    let mut sink = Vec::new();
-    while rest.len() >= 2 {
-        let n = usize::from(u16::from_le_bytes([rest[0], rest[1]])).min(rest.len() - 2);
-        let data = &rest[2..2 + n];
-        rest = &rest[2 + n..];
-        let raw = RawPacket {
-            frame,
-            ts_ns: frame as i64 * 1_000_000,
-            wire_len: n as u32 + u32::from(sel & 0x40 != 0) * 100,
-            data,
-            link_type,
-            port: 0,
-            file_index: 0,
-        };
-        let p = dissector.dissect(&raw);
-        let entry = netlens::report::packets::entry(&p);
-        serde_json::to_writer(&mut sink, &entry).expect("serialises");
-        netlens::report::packets::write_line(&mut sink, &p, 0).expect("writes");
-        sink.clear();
-        frame += 1;
-    }
-}
-
 /// Every saved finding under tests/regressions/: `dissect-*` files in the dissect target's
 /// format, everything else as a capture through the whole pipeline, also with the
 /// `pipeline` target's framing and `--extract` options.
@@ -187,7 +133,7 @@ fn saved_findings_replay_without_panic() {
         let bytes = std::fs::read(&path).expect("readable");
         let start = std::time::Instant::now();
         if name.starts_with("dissect-") {
-            replay_dissect(&bytes);
+            support::fuzz_dissect::run(&bytes).expect("renders");
         } else {
             // Hand-made captures and older findings as the fixed pipeline run, then as
             // the fuzz target runs it now (framing kinds, --extract).

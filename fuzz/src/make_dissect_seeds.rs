@@ -5,25 +5,13 @@
 use std::path::Path;
 
 use netlens::capture::file::CaptureFile;
-use netlens::capture::{linktype, Next};
+use netlens::capture::Next;
 
-/// Must match `LINK_TYPES` in fuzz_targets/dissect.rs.
-const LINK_TYPES: [u32; 14] = [
-    linktype::ETHERNET,
-    linktype::LINUX_SLL,
-    linktype::LINUX_SLL2,
-    linktype::RAW,
-    linktype::IPV4,
-    linktype::IPV6,
-    linktype::NULL,
-    linktype::LOOP,
-    linktype::NFLOG,
-    linktype::IPOIB,
-    linktype::PKTAP,
-    linktype::RAW_OPENBSD,
-    105,
-    0xffff,
-];
+#[path = "../../tests/support/fuzz_dissect.rs"]
+#[allow(dead_code)] // only LINK_TYPES is needed here
+mod fuzz_dissect;
+
+use fuzz_dissect::LINK_TYPES;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

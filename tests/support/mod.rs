@@ -10,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod fuzz_dissect;
 pub mod fuzz_input;
 pub mod netns;
 pub mod synth;
