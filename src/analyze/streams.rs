@@ -274,6 +274,8 @@ struct Half {
     oversized: u64,
     re: ReassemblyStats,
     conflicts: Vec<ConflictEntry>,
+    /// Entries each of its lists keeps: `max_list`, or 0 (see `StreamAnalyzer::list_cap`).
+    list_cap: usize,
     mapper: MessageMapper,
     /// Any payload seen (the direction gets an entry).
     payload: bool,
@@ -304,6 +306,8 @@ struct UdpDir {
 struct UdpFlow {
     orig: SocketAddr,
     resp: SocketAddr,
+    /// Per direction: datagrams its list keeps (see `StreamAnalyzer::list_cap`).
+    list_cap: [usize; 2],
     dirs: [UdpDir; 2],
 }
 
@@ -360,6 +364,12 @@ impl FirstKeys {
             _ => false,
         }
     }
+
+    /// Whether an [`offer`](Self::offer) of `key` could still succeed at some later time:
+    /// the set only ever holds smaller keys, so once `key` is too big it stays too big.
+    fn could_admit(&self, key: u64, n: usize) -> bool {
+        self.0.len() < n || self.0.peek().is_none_or(|&max| key < max)
+    }
 }
 
 fn endpoint(ip: IpAddr, port: u16) -> SocketAddr {
@@ -392,7 +402,14 @@ impl StreamAnalyzer {
         self.output.take()
     }
 
-    fn new_half(&self, kind: &FramingKind, reason: &str, ports: (u16, u16)) -> Half {
+    /// `list_cap`: entries its lists keep (0 when no reader will see them).
+    fn new_half(
+        &self,
+        kind: &FramingKind,
+        reason: &str,
+        ports: (u16, u16),
+        list_cap: usize,
+    ) -> Half {
         let keep = self.sink.as_ref().is_some_and(|s| s.wants_messages());
         Half {
             unwrap: None,
@@ -421,12 +438,13 @@ impl StreamAnalyzer {
             oversized: 0,
             re: ReassemblyStats::default(),
             conflicts: Vec::new(),
+            list_cap,
             mapper: MessageMapper::new(
                 kind,
                 reason.to_string(),
                 ports,
                 self.opts.max_message,
-                self.opts.max_list,
+                list_cap,
                 keep,
             ),
             payload: false,
@@ -444,9 +462,10 @@ impl StreamAnalyzer {
             };
             let (kind, reason) = self.opts.framing.choose(orig.port(), resp.port());
             let ports = (orig.port(), resp.port());
+            let cap = |dir: usize| self.list_cap(0, id * 2 + dir as u64);
             let halves = [
-                self.new_half(&kind, &reason, ports),
-                self.new_half(&kind, &reason, ports),
+                self.new_half(&kind, &reason, ports, cap(0)),
+                self.new_half(&kind, &reason, ports, cap(1)),
             ];
             self.conns.insert(
                 id,
@@ -483,6 +502,7 @@ impl StreamAnalyzer {
         let Some((src, dst)) = p.ips() else {
             return;
         };
+        let list_cap = [self.list_cap(1, id * 2), self.list_cap(1, id * 2 + 1)];
         let flow = self.udp.entry(id).or_insert_with(|| {
             let (orig, resp) = match dir {
                 Dir::Orig => (endpoint(src, u.src_port), endpoint(dst, u.dst_port)),
@@ -491,6 +511,7 @@ impl StreamAnalyzer {
             UdpFlow {
                 orig,
                 resp,
+                list_cap,
                 dirs: Default::default(),
             }
         });
@@ -502,7 +523,7 @@ impl StreamAnalyzer {
         if !p.reassembled_from.is_empty() {
             d.fragmented += 1;
         }
-        if d.datagrams.len() < self.opts.max_list {
+        if d.datagrams.len() < flow.list_cap[dir.index()] {
             d.datagrams.push(DatagramEntry {
                 frame: p.frame,
                 len,
@@ -547,6 +568,20 @@ impl StreamAnalyzer {
                     self.events.push(Event::UdpFlow(Box::new(e)));
                 }
             }
+        }
+    }
+
+    /// How many entries the lists of the direction under `key` keep while it runs:
+    /// `max_list`, or 0 when [`keeps_lists`](Self::keeps_lists) is already sure to say no
+    /// at its end (a key above the first `lists_for_first` finished ones), so the lists
+    /// of directions no reader will see are never built (they were a tenth of a
+    /// terminal-only `--streams` run).
+    fn list_cap(&self, which: usize, key: u64) -> usize {
+        let n = self.opts.lists_for_first;
+        if n == 0 || self.emit || self.listed[which].could_admit(key, n) {
+            self.opts.max_list
+        } else {
+            0
         }
     }
 
@@ -859,7 +894,7 @@ impl Half {
         if diff > 0 {
             self.re.conflicting_bytes += diff;
             cx.totals.conflicts += diff;
-            if self.conflicts.len() < cx.opts.max_list {
+            if self.conflicts.len() < self.list_cap {
                 self.conflicts.push(ConflictEntry {
                     frame,
                     offset: first_diff.unwrap_or(start),
@@ -1062,7 +1097,7 @@ impl Half {
             }
         } else {
             self.gaps_total.count += 1;
-            if self.gaps.len() < cx.opts.max_list {
+            if self.gaps.len() < self.list_cap {
                 self.gaps.push(GapEntry {
                     offset,
                     len,
@@ -1153,8 +1188,10 @@ impl Half {
     ) -> StreamEntry {
         let m = &mut self.mapper;
         let stats = m.stats;
-        let cut = stats.segments as usize > m.segments.len()
-            || (stats.messages + stats.incomplete_messages) as usize > m.messages.len();
+        // Against `cap`, not the lists' lengths: a direction that built no lists (its
+        // `list_cap` was 0) reports a cut exactly when a full one would have.
+        let cut = stats.segments as usize > cap
+            || (stats.messages + stats.incomplete_messages) as usize > cap;
         StreamEntry {
             conn: id,
             dir: dir.name().into(),
