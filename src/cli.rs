@@ -129,6 +129,10 @@ pub struct Opts {
     /// No warnings on stderr (they stay in the report).
     #[arg(short, long)]
     pub quiet: bool,
+    /// Analysis threads: 1 keeps everything on one thread; 2 (the default with two or
+    /// more cores) runs stream reassembly on its own thread.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
     /// No colour (also when NO_COLOR is set or output is not a terminal).
     #[arg(long)]
     pub no_color: bool,
@@ -269,6 +273,9 @@ impl Opts {
         };
         c.checksums = self.checksums;
         c.quiet = self.quiet;
+        if let Some(n) = self.threads {
+            c.threads = usize::from(n);
+        }
         c.color = color;
         c.write = self.write;
         c.force = self.force;

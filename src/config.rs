@@ -147,6 +147,11 @@ pub struct Config {
     pub progress: bool,
     /// `-f/--filter`: a libpcap filter expression.
     pub filter: Option<String>,
+    /// `--threads`: analysis threads. 1 runs every analysis on the pipeline thread; more
+    /// (the default, when the machine has two cores or more) moves stream reassembly to
+    /// a thread of its own when no event output needs it inline. Reading a file ahead
+    /// has its own thread either way.
+    pub threads: usize,
     /// Connection tracking caps, timeouts and view filters.
     pub conns: ConnOptions,
     /// Limits of the MAC-table and ARP analyzers.
@@ -188,6 +193,7 @@ impl Config {
             events: false,
             progress: false,
             filter: None,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(2)),
             conns: ConnOptions::default(),
             l2: L2Options::default(),
             html: None,

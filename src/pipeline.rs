@@ -14,6 +14,7 @@ use crate::analyze::conns::ConnTracker;
 use crate::analyze::mac_table::MacTableAnalyzer;
 use crate::analyze::stats::StatsAnalyzer;
 use crate::analyze::streams::{StreamAnalyzer, StreamSink};
+use crate::analyze::streams_thread::StreamThread;
 use crate::analyze::{Analyzer, Ctx};
 use crate::capture::file::CaptureFile;
 use crate::capture::filter::{Filter, FilterError};
@@ -187,6 +188,16 @@ pub fn run_source(
     // `ctx.conn`); kept typed so the pipeline can take its spilled entries at the end.
     let mut streams = stream_analyzer(config, views.streams || html)?;
     sinks.expect_streams(streams.is_some());
+    // Events are written per packet in analyzer order, so they keep the streams inline.
+    let mut stream_thread = match streams.take() {
+        Some(s) if config.threads > 1 && !ctx.want_events => {
+            Some(StreamThread::spawn(s).map_err(output_error)?)
+        }
+        s => {
+            streams = s;
+            None
+        }
+    };
     let mut live = LiveDisplay::new(config.status_line && !config.quiet);
     let mut progress = match &source {
         Source::Files(f) if config.progress && !config.quiet && !json_stdout => {
@@ -227,6 +238,9 @@ pub fn run_source(
                 }
                 if let Some(s) = streams.as_mut() {
                     s.on_packet(&pkt, &mut ctx);
+                }
+                if let Some(t) = stream_thread.as_mut() {
+                    t.on_packet(&pkt, &ctx);
                 }
                 if ctx.want_events {
                     sinks.packet(&pkt, &ctx)?;
@@ -283,6 +297,9 @@ pub fn run_source(
     }
     live.clear(err);
     progress.finish();
+    if let Some(t) = stream_thread.take() {
+        streams = Some(t.join());
+    }
 
     let interfaces = source.interfaces();
     let mut report = Report {

@@ -82,7 +82,7 @@ impl Out {
 }
 
 fn feed(segs: &[Seg], opts: StreamOptions) -> Out {
-    let out = std::rc::Rc::new(std::cell::RefCell::new(common::Collected::default()));
+    let out = std::sync::Arc::new(std::sync::Mutex::new(common::Collected::default()));
     let sink = common::MemSink {
         out: out.clone(),
         messages: true,
@@ -158,7 +158,7 @@ fn feed(segs: &[Seg], opts: StreamOptions) -> Out {
             Ok(())
         })
         .unwrap();
-    let bytes = out.borrow().clone();
+    let bytes = out.lock().expect("sink lock").clone();
     Out { streams, bytes }
 }
 

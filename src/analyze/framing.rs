@@ -317,7 +317,7 @@ impl Feed {
 }
 
 /// An incremental message framer over one direction's delivered bytes.
-pub trait Framer {
+pub trait Framer: Send {
     /// Bytes of the stream following those fed before (never empty).
     fn feed(&mut self, data: &[u8]) -> Feed;
     /// `len` bytes are missing (a gap). Takes those that fall inside a body of known length

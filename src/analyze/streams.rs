@@ -98,7 +98,9 @@ pub struct StreamKey {
 
 /// Where delivered bytes go besides the analysis (`--extract`). Offsets are stream
 /// offsets; a gap leaves a hole (the next `data` starts further on).
-pub trait StreamSink {
+/// `Send`: the analysis, sink included, may run on its own thread (see
+/// [`streams_thread`](super::streams_thread)).
+pub trait StreamSink: Send {
     fn data(&mut self, key: &StreamKey, offset: u64, data: &[u8]);
     fn message_data(&mut self, key: &StreamKey, index: u64, data: &[u8]);
     fn message_end(&mut self, key: &StreamKey, index: u64);
@@ -451,10 +453,16 @@ impl StreamAnalyzer {
         }
     }
 
-    fn on_tcp(&mut self, id: u64, dir: Dir, p: &Packet<'_>, t: &Tcp<'_>) {
-        let Some((src, dst)) = p.ips() else {
-            return;
-        };
+    /// One TCP segment of connection `id` (as the tracker assigned it), sent from `src`
+    /// to `dst` in frame `frame`.
+    pub(crate) fn on_tcp(
+        &mut self,
+        id: u64,
+        dir: Dir,
+        frame: u64,
+        (src, dst): (IpAddr, IpAddr),
+        t: &Tcp<'_>,
+    ) {
         if !self.conns.contains_key(&id) {
             let (orig, resp) = match dir {
                 Dir::Orig => (endpoint(src, t.src_port), endpoint(dst, t.dst_port)),
@@ -495,13 +503,20 @@ impl StreamAnalyzer {
             key,
             totals: &mut self.totals,
         };
-        conn.segment(dir, p.frame, t, &mut cx);
+        conn.segment(dir, frame, t, &mut cx);
     }
 
-    fn on_udp(&mut self, id: u64, dir: Dir, p: &Packet<'_>, u: &Udp<'_>) {
-        let Some((src, dst)) = p.ips() else {
-            return;
-        };
+    /// One UDP datagram of flow `id`, reassembled from the IPv4 fragments in frames
+    /// `fragments` (empty when it was not fragmented).
+    pub(crate) fn on_udp(
+        &mut self,
+        id: u64,
+        dir: Dir,
+        frame: u64,
+        (src, dst): (IpAddr, IpAddr),
+        u: &Udp<'_>,
+        fragments: &[u64],
+    ) {
         let list_cap = [self.list_cap(1, id * 2), self.list_cap(1, id * 2 + 1)];
         let flow = self.udp.entry(id).or_insert_with(|| {
             let (orig, resp) = match dir {
@@ -520,19 +535,20 @@ impl StreamAnalyzer {
         d.total += 1;
         d.bytes += len;
         d.max_len = d.max_len.max(len);
-        if !p.reassembled_from.is_empty() {
+        if !fragments.is_empty() {
             d.fragmented += 1;
         }
         if d.datagrams.len() < flow.list_cap[dir.index()] {
             d.datagrams.push(DatagramEntry {
-                frame: p.frame,
+                frame,
                 len,
-                fragments: p.reassembled_from.to_vec(),
+                fragments: fragments.to_vec(),
             });
         }
     }
 
-    fn finalize(&mut self, id: u64) {
+    /// Connection `id` ended (the tracker finalized it): its entries are complete.
+    pub(crate) fn finalize(&mut self, id: u64) {
         if let Some(conn) = self.conns.remove(&id) {
             self.finish_conn(id, *conn);
         }
@@ -1233,10 +1249,12 @@ impl Half {
 impl Analyzer for StreamAnalyzer {
     fn on_packet(&mut self, p: &Packet<'_>, ctx: &mut Ctx) {
         self.emit = ctx.want_events;
-        if let Some(c) = ctx.conn {
+        if let (Some(c), Some(ips)) = (ctx.conn, p.ips()) {
             match &p.transport {
-                crate::dissect::Transport::Tcp(t) => self.on_tcp(c.id, c.dir, p, t),
-                crate::dissect::Transport::Udp(u) => self.on_udp(c.id, c.dir, p, u),
+                crate::dissect::Transport::Tcp(t) => self.on_tcp(c.id, c.dir, p.frame, ips, t),
+                crate::dissect::Transport::Udp(u) => {
+                    self.on_udp(c.id, c.dir, p.frame, ips, u, p.reassembled_from)
+                }
                 _ => {}
             }
         }

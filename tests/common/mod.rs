@@ -62,13 +62,13 @@ impl Collected {
 
 /// An in-memory [`StreamSink`] for tests (the bytes are small).
 pub struct MemSink {
-    pub out: std::rc::Rc<std::cell::RefCell<Collected>>,
+    pub out: std::sync::Arc<std::sync::Mutex<Collected>>,
     pub messages: bool,
 }
 
 impl StreamSink for MemSink {
     fn data(&mut self, key: &StreamKey, offset: u64, data: &[u8]) {
-        let mut c = self.out.borrow_mut();
+        let mut c = self.out.lock().expect("sink lock");
         c.ends.insert((key.conn, key.dir), (key.src, key.dst));
         let at = c.data.get(&(key.conn, key.dir)).map_or(0, |v| v.len());
         if let Some(&(_, _, off, len, _)) = c
@@ -90,7 +90,8 @@ impl StreamSink for MemSink {
     }
     fn message_data(&mut self, key: &StreamKey, index: u64, data: &[u8]) {
         self.out
-            .borrow_mut()
+            .lock()
+            .expect("sink lock")
             .messages
             .entry((key.conn, key.dir, index))
             .or_default()
@@ -127,7 +128,7 @@ impl Run {
 
 /// Runs the mini tracker and the stream analyzer over `path`.
 pub fn run(path: &Path, opts: StreamOptions) -> Run {
-    let out = std::rc::Rc::new(std::cell::RefCell::new(Collected::default()));
+    let out = std::sync::Arc::new(std::sync::Mutex::new(Collected::default()));
     let sink = MemSink {
         out: out.clone(),
         messages: true,
@@ -184,7 +185,7 @@ pub fn run(path: &Path, opts: StreamOptions) -> Run {
             Ok(())
         })
         .expect("read entries");
-    let bytes = out.borrow().clone();
+    let bytes = out.lock().expect("sink lock").clone();
     Run {
         streams: s,
         udp: u,

@@ -1,0 +1,224 @@
+//! Stream reassembly on a thread of its own.
+//!
+//! `--streams` costs about as much again as everything else a run does, and the machines
+//! netlens runs on have two cores or more. The connection tracker has to see a packet
+//! before the stream analysis does (it assigns the connection id and finalizes
+//! connections), so the work splits by stage, not by flow: the pipeline thread dissects
+//! and tracks, and hands the [`StreamAnalyzer`] what it reads of each packet (ids, the
+//! TCP or UDP header fields, the captured payload copied into a batch, the connections
+//! finalized) through a bounded channel; the stream thread replays those calls.
+//!
+//! Invariants:
+//! - The analyzer receives exactly the calls, in exactly the order, that
+//!   [`Analyzer::on_packet`] would make inline, so the report is the same
+//!   (tests/streams_thread.rs compares both on every fixture).
+//! - Memory is bounded: at most [`DEPTH`] full batches wait in the channel, each cut at
+//!   [`BATCH_BYTES`] payload bytes or [`BATCH_ITEMS`] items.
+//! - Events (`--ndjson`, `--zeek-logs`) are produced per packet and written in order with
+//!   the other analyzers' events, so runs that want events keep the analysis inline; the
+//!   pipeline decides ([`StreamThread::spawn`] is only called without events).
+//! - A panic on the stream thread is re-raised on the pipeline thread at
+//!   [`StreamThread::join`], never swallowed.
+
+use std::mem;
+use std::net::IpAddr;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::thread::JoinHandle;
+
+use super::streams::StreamAnalyzer;
+use super::{Ctx, Dir};
+use crate::dissect::{Packet, Tcp, Transport, Udp};
+
+/// Full batches waiting for the stream thread.
+pub const DEPTH: usize = 4;
+/// Payload bytes per batch.
+pub const BATCH_BYTES: usize = 256 << 10;
+/// Calls per batch.
+pub const BATCH_ITEMS: usize = 2048;
+
+/// One call to replay. Payloads live in the batch's byte buffer: `at` is where this
+/// segment's captured bytes start (their length is `len`).
+enum Item {
+    Tcp {
+        id: u64,
+        dir: Dir,
+        frame: u64,
+        ips: (IpAddr, IpAddr),
+        tcp: Tcp<'static>,
+        at: usize,
+        len: usize,
+    },
+    Udp {
+        id: u64,
+        dir: Dir,
+        frame: u64,
+        ips: (IpAddr, IpAddr),
+        udp: Udp<'static>,
+        /// Range of `Batch::frags` holding the frames it was reassembled from.
+        frags: (usize, usize),
+    },
+    Finalize(u64),
+}
+
+#[derive(Default)]
+struct Batch {
+    items: Vec<Item>,
+    bytes: Vec<u8>,
+    frags: Vec<u64>,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            items: Vec::with_capacity(BATCH_ITEMS),
+            bytes: Vec::with_capacity(BATCH_BYTES + (64 << 10)),
+            frags: Vec::new(),
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.items.len() >= BATCH_ITEMS || self.bytes.len() >= BATCH_BYTES
+    }
+
+    /// Replays the batch's calls, in order.
+    fn replay(&self, a: &mut StreamAnalyzer) {
+        for item in &self.items {
+            match item {
+                Item::Tcp {
+                    id,
+                    dir,
+                    frame,
+                    ips,
+                    tcp,
+                    at,
+                    len,
+                } => {
+                    let t = Tcp {
+                        payload: &self.bytes[*at..*at + *len],
+                        ..*tcp
+                    };
+                    a.on_tcp(*id, *dir, *frame, *ips, &t);
+                }
+                Item::Udp {
+                    id,
+                    dir,
+                    frame,
+                    ips,
+                    udp,
+                    frags,
+                } => {
+                    a.on_udp(*id, *dir, *frame, *ips, udp, &self.frags[frags.0..frags.1]);
+                }
+                Item::Finalize(id) => a.finalize(*id),
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.items.clear();
+        self.bytes.clear();
+        self.frags.clear();
+    }
+}
+
+/// The pipeline thread's end of a stream analysis running on its own thread.
+pub struct StreamThread {
+    batch: Batch,
+    /// None once the stream thread is gone (it panicked): nothing more is sent, and
+    /// [`join`](Self::join) re-raises the panic.
+    tx: Option<SyncSender<Batch>>,
+    /// Replayed batches coming back for reuse.
+    spare: Receiver<Batch>,
+    worker: JoinHandle<StreamAnalyzer>,
+}
+
+impl StreamThread {
+    /// Moves `analyzer` to a new thread.
+    pub fn spawn(mut analyzer: StreamAnalyzer) -> std::io::Result<StreamThread> {
+        let (tx, rx) = sync_channel::<Batch>(DEPTH);
+        // Room for every batch that can exist, so returning one never blocks.
+        let (back, spare) = sync_channel::<Batch>(DEPTH + 2);
+        let worker = std::thread::Builder::new()
+            .name("netlens-streams".into())
+            .spawn(move || {
+                for mut b in rx {
+                    b.replay(&mut analyzer);
+                    b.clear();
+                    let _ = back.try_send(b);
+                }
+                analyzer
+            })?;
+        Ok(StreamThread {
+            batch: Batch::new(),
+            tx: Some(tx),
+            spare,
+            worker,
+        })
+    }
+
+    /// What [`Analyzer::on_packet`](super::Analyzer::on_packet) of the stream analysis
+    /// would do with `p`, queued for the stream thread.
+    pub fn on_packet(&mut self, p: &Packet<'_>, ctx: &Ctx) {
+        let b = &mut self.batch;
+        if let (Some(c), Some(ips)) = (ctx.conn, p.ips()) {
+            match &p.transport {
+                Transport::Tcp(t) => {
+                    let at = b.bytes.len();
+                    b.bytes.extend_from_slice(t.payload);
+                    b.items.push(Item::Tcp {
+                        id: c.id,
+                        dir: c.dir,
+                        frame: p.frame,
+                        ips,
+                        tcp: Tcp { payload: &[], ..*t },
+                        at,
+                        len: t.payload.len(),
+                    });
+                }
+                Transport::Udp(u) => {
+                    let start = b.frags.len();
+                    b.frags.extend_from_slice(p.reassembled_from);
+                    b.items.push(Item::Udp {
+                        id: c.id,
+                        dir: c.dir,
+                        frame: p.frame,
+                        ips,
+                        // The stream analysis reads UDP lengths, never the bytes.
+                        udp: Udp { payload: &[], ..*u },
+                        frags: (start, b.frags.len()),
+                    });
+                }
+                _ => {}
+            }
+        }
+        b.items
+            .extend(ctx.finalized.iter().map(|&id| Item::Finalize(id)));
+        if b.full() {
+            self.send();
+        }
+    }
+
+    fn send(&mut self) {
+        let fresh = self.spare.try_recv().unwrap_or_else(|_| Batch::new());
+        let full = mem::replace(&mut self.batch, fresh);
+        if let Some(tx) = &self.tx {
+            if tx.send(full).is_err() {
+                // The stream thread is gone; `join` reports why.
+                self.tx = None;
+            }
+        }
+    }
+
+    /// Replays what is queued, stops the thread and hands back the analyzer, ready for
+    /// [`Analyzer::finish`](super::Analyzer::finish).
+    pub fn join(mut self) -> StreamAnalyzer {
+        if !self.batch.items.is_empty() {
+            self.send();
+        }
+        drop(self.tx.take());
+        match self.worker.join() {
+            Ok(a) => a,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
