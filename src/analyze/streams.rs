@@ -327,7 +327,9 @@ pub struct StreamAnalyzer {
     /// Boxed: a `Conn` is about 2 KiB, and the map's buckets (and its doubling on growth)
     /// would multiply that for every slot, occupied or not.
     conns: FxHashMap<u64, Box<Conn>>,
-    udp: FxHashMap<u64, UdpFlow>,
+    /// Boxed too: a flow is about 200 bytes, and a capture can hold tens of thousands
+    /// under the 60 s UDP timeout (the map's empty buckets cost as much as full ones).
+    udp: FxHashMap<u64, Box<UdpFlow>>,
     /// Bytes held in out-of-order buffers and history windows, all connections.
     mem: usize,
     store: Option<EntryStore>,
@@ -523,12 +525,12 @@ impl StreamAnalyzer {
                 Dir::Orig => (endpoint(src, u.src_port), endpoint(dst, u.dst_port)),
                 Dir::Resp => (endpoint(dst, u.dst_port), endpoint(src, u.src_port)),
             };
-            UdpFlow {
+            Box::new(UdpFlow {
                 orig,
                 resp,
                 list_cap,
                 dirs: Default::default(),
-            }
+            })
         });
         let d = &mut flow.dirs[dir.index()];
         let len = u64::from(u.payload_len);
