@@ -345,6 +345,10 @@ pub struct StreamAnalyzer {
     end_queue: Option<Vec<u64>>,
     /// The smallest keys stored with their lists so far, TCP and UDP (`lists_for_first`).
     listed: [FirstKeys; 2],
+    /// Directions, TCP and UDP, sure to get an entry so far (TCP: payload seen; UDP: the
+    /// direction of a flow's first datagram). Ids grow with creation, so a connection
+    /// created after `lists_for_first` of them can never be among the first.
+    sure: [usize; 2],
 }
 
 /// The `n` smallest keys seen so far (a max-heap of at most `n`).
@@ -398,6 +402,7 @@ impl StreamAnalyzer {
             events: Vec::new(),
             end_queue: None,
             listed: Default::default(),
+            sure: [0; 2],
         })
     }
 
@@ -505,7 +510,11 @@ impl StreamAnalyzer {
             key,
             totals: &mut self.totals,
         };
+        let had_payload = conn.halves[dir.index()].payload;
         conn.segment(dir, frame, t, &mut cx);
+        if !had_payload && conn.halves[dir.index()].payload {
+            self.sure[0] += 1;
+        }
     }
 
     /// One UDP datagram of flow `id`, reassembled from the IPv4 fragments in frames
@@ -520,7 +529,9 @@ impl StreamAnalyzer {
         fragments: &[u64],
     ) {
         let list_cap = [self.list_cap(1, id * 2), self.list_cap(1, id * 2 + 1)];
+        let sure = &mut self.sure[1];
         let flow = self.udp.entry(id).or_insert_with(|| {
+            *sure += 1;
             let (orig, resp) = match dir {
                 Dir::Orig => (endpoint(src, u.src_port), endpoint(dst, u.dst_port)),
                 Dir::Resp => (endpoint(dst, u.dst_port), endpoint(src, u.src_port)),
@@ -596,7 +607,7 @@ impl StreamAnalyzer {
     /// terminal-only `--streams` run).
     fn list_cap(&self, which: usize, key: u64) -> usize {
         let n = self.opts.lists_for_first;
-        if n == 0 || self.emit || self.listed[which].could_admit(key, n) {
+        if n == 0 || self.emit || (self.sure[which] < n && self.listed[which].could_admit(key, n)) {
             self.opts.max_list
         } else {
             0
