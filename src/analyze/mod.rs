@@ -19,7 +19,6 @@ pub mod oui;
 pub mod seq;
 pub mod stats;
 pub mod streams;
-pub mod streams_thread;
 
 use crate::dissect::Packet;
 use crate::report::Report;

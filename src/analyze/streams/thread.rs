@@ -10,7 +10,7 @@
 //!
 //! Invariants:
 //! - The analyzer receives exactly the calls, in exactly the order, that
-//!   [`Analyzer::on_packet`] would make inline, so the report is the same
+//!   [`Analyzer::on_packet`](crate::analyze::Analyzer::on_packet) would make inline, so the report is the same
 //!   (tests/streams_thread.rs compares both on every fixture).
 //! - Memory is bounded: at most [`DEPTH`] full batches wait in the channel, each cut at
 //!   [`BATCH_BYTES`] payload bytes or [`BATCH_ITEMS`] items.
@@ -25,8 +25,8 @@ use std::net::IpAddr;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
-use super::streams::StreamAnalyzer;
-use super::{Ctx, Dir};
+use super::StreamAnalyzer;
+use crate::analyze::{Ctx, Dir};
 use crate::dissect::{Packet, Tcp, Transport, Udp};
 
 /// Full batches waiting for the stream thread.
@@ -156,7 +156,7 @@ impl StreamThread {
         })
     }
 
-    /// What [`Analyzer::on_packet`](super::Analyzer::on_packet) of the stream analysis
+    /// What [`Analyzer::on_packet`](crate::analyze::Analyzer::on_packet) of the stream analysis
     /// would do with `p`, queued for the stream thread.
     pub fn on_packet(&mut self, p: &Packet<'_>, ctx: &Ctx) {
         let b = &mut self.batch;
@@ -210,7 +210,7 @@ impl StreamThread {
     }
 
     /// Replays what is queued, stops the thread and hands back the analyzer, ready for
-    /// [`Analyzer::finish`](super::Analyzer::finish).
+    /// [`Analyzer::finish`](crate::analyze::Analyzer::finish).
     pub fn join(mut self) -> StreamAnalyzer {
         if !self.batch.items.is_empty() {
             self.send();
