@@ -3,7 +3,7 @@
 //!
 //! On two cores this takes the kernel's page-cache copy (a sixth of a default run) off the
 //! analysis thread. Blocks are handed over whole and come back for reuse, so no byte is
-//! copied twice: the reader of the blocks (`file::Buffer`) swaps its buffer for the new
+//! copied twice: the reader of the blocks (`file::buffer::Buffer`) swaps its buffer for the new
 //! block, keeping the unread tail of the old one in the block's headroom.
 //!
 //! Invariants:

@@ -3,7 +3,7 @@
 //! netlens's reader), and a small pcapng builder for hand-made captures.
 //!
 //! The walker applies the file formats' own rules (record header sizes, block lengths,
-//! byte orders), written separately from `src/capture/file.rs`: when both agree on where
+//! byte orders), written separately from `src/capture/file/`: when both agree on where
 //! every record starts and ends, the tests' expectations are independent facts.
 
 #![allow(dead_code)]

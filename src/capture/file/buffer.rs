@@ -1,0 +1,222 @@
+//! The byte source of a capture file: where its bytes come from ([`Input`]: a stream, a
+//! regular file that can give its descriptor back and reopen at its position, or the
+//! read-ahead thread) and our own [`Buffer`] over it, which knows every byte's file offset.
+//!
+//! Invariants: the buffer grows only as bytes actually arrive (doubling, up to what a
+//! record needs), never straight to a length a record claims; callers check a length
+//! against the record cap before asking for it. A file that has not started reading keeps
+//! a 4 KiB buffer, one being read at least 1 MiB; one that ended keeps nothing.
+
+use std::fs::File;
+use std::io::{ErrorKind, Read, Seek, SeekFrom};
+use std::path::PathBuf;
+
+use crate::capture::ahead::{ReadAhead, AHEAD_HEADROOM};
+
+const MIN_BUFFER: usize = 1 << 20;
+/// The buffer of a file that has not started reading packets: enough for file headers.
+const HEADER_BUFFER: usize = 4 << 10;
+
+/// A regular file that can give its descriptor back and reopen at the same position.
+pub(super) struct Reopen {
+    pub(super) path: PathBuf,
+    pub(super) file: Option<File>,
+    /// Bytes read so far: where a reopened file continues.
+    pub(super) pos: u64,
+}
+
+impl Read for Reopen {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => {
+                // The file may have vanished or changed since it was opened: that is a read
+                // error here, which the reader reports as damage at this offset.
+                let mut f = File::open(&self.path)?;
+                f.seek(SeekFrom::Start(self.pos))?;
+                self.file.insert(f)
+            }
+        };
+        let n = file.read(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// Where a capture's bytes come from.
+pub(super) enum Input {
+    /// Standard input, pipes, and readers handed in by callers: kept open throughout.
+    Stream(Box<dyn Read + Send>),
+    File(Reopen),
+    /// A regular file being read by its own thread (see [`ReadAhead`]).
+    Ahead(ReadAhead),
+    /// The capture ended; its descriptor is closed.
+    Closed,
+}
+
+impl Read for Input {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Input::Stream(r) => r.read(buf),
+            Input::File(r) => r.read(buf),
+            Input::Ahead(a) => a.read(buf),
+            Input::Closed => Ok(0),
+        }
+    }
+}
+
+impl Input {
+    /// Gives a regular file's descriptor back until the next read.
+    pub(super) fn park(&mut self) {
+        if let Input::File(r) = self {
+            r.file = None;
+        }
+    }
+}
+
+/// A byte source with offsets: our own buffer so offsets and caps are exact.
+pub(super) struct Buffer {
+    pub(super) reader: Input,
+    pub(super) buf: Vec<u8>,
+    pub(super) pos: usize,
+    pub(super) len: usize,
+    /// File offset of `buf[pos]`.
+    pub(super) offset: u64,
+    pub(super) eof: bool,
+}
+
+impl Buffer {
+    pub(super) fn new(reader: Input) -> Self {
+        Buffer {
+            reader,
+            buf: vec![0; HEADER_BUFFER],
+            pos: 0,
+            len: 0,
+            offset: 0,
+            eof: false,
+        }
+    }
+
+    pub(super) fn available(&self) -> &[u8] {
+        &self.buf[self.pos..self.len]
+    }
+
+    /// Makes at least `need` bytes available unless the input ends first; returns how many
+    /// are available. `need` must already be checked against the record cap.
+    pub(super) fn fill(&mut self, need: usize) -> std::io::Result<usize> {
+        if self.len - self.pos >= need || self.eof {
+            return Ok(self.len - self.pos);
+        }
+        if let Input::Ahead(_) = self.reader {
+            return self.fill_ahead(need);
+        }
+        if self.pos > 0 {
+            self.buf.copy_within(self.pos..self.len, 0);
+            self.len -= self.pos;
+            self.pos = 0;
+        }
+        while self.len < need {
+            if self.len == self.buf.len() {
+                // Grow by doubling as bytes actually arrive, never straight to the declared
+                // length: a record claiming the whole `--max-record` in a short file (or a
+                // pipe that ends early) then costs about what was read, not what was claimed.
+                // `target >= need > self.len == self.buf.len()`, so this always grows.
+                let target = need.checked_next_power_of_two().unwrap_or(need);
+                let grown = self.buf.len().saturating_mul(2).max(1).min(target);
+                self.grow_to(grown);
+            }
+            match self.reader.read(&mut self.buf[self.len..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => self.len += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(self.len - self.pos)
+    }
+
+    /// [`Buffer::fill`] from the read-ahead thread's blocks. The usual case swaps buffers:
+    /// the unread tail (part of one record) is copied into the new block's headroom, just
+    /// before its bytes, and the old buffer goes back to the thread; so file bytes are
+    /// copied once, by the kernel, on the other core. A tail longer than the headroom (a
+    /// record bigger than 64 KiB) falls back to appending, growing as bytes arrive.
+    fn fill_ahead(&mut self, need: usize) -> std::io::Result<usize> {
+        while self.len - self.pos < need {
+            let Input::Ahead(ahead) = &mut self.reader else {
+                unreachable!("fill_ahead is called for Input::Ahead only");
+            };
+            let Some(mut block) = ahead.next_block()? else {
+                self.eof = true;
+                break;
+            };
+            let tail = self.len - self.pos;
+            let got = block.len - AHEAD_HEADROOM;
+            if tail <= AHEAD_HEADROOM {
+                let start = AHEAD_HEADROOM - tail;
+                block.data[start..AHEAD_HEADROOM].copy_from_slice(&self.buf[self.pos..self.len]);
+                let old = std::mem::replace(&mut self.buf, block.data);
+                ahead.recycle(old);
+                self.pos = start;
+                self.len = block.len;
+            } else {
+                if self.pos > 0 {
+                    self.buf.copy_within(self.pos..self.len, 0);
+                    self.len -= self.pos;
+                    self.pos = 0;
+                }
+                if self.buf.len() < self.len + got {
+                    let size = (self.len + got).checked_next_power_of_two();
+                    let mut bigger = vec![0; size.unwrap_or(self.len + got)];
+                    bigger[..self.len].copy_from_slice(&self.buf[..self.len]);
+                    self.buf = bigger;
+                }
+                self.buf[self.len..self.len + got]
+                    .copy_from_slice(&block.data[AHEAD_HEADROOM..block.len]);
+                self.len += got;
+                ahead.recycle(block.data);
+            }
+        }
+        Ok(self.len - self.pos)
+    }
+
+    pub(super) fn consume(&mut self, n: usize) {
+        self.pos += n;
+        self.offset += n as u64;
+    }
+
+    /// Replaces the buffer by a larger one (`size >= self.len`) holding the same bytes.
+    /// A fresh zeroed
+    /// allocation (calloc: pages are touched only when read into) rather than `resize`,
+    /// which writes every new byte.
+    fn grow_to(&mut self, size: usize) {
+        let mut bigger = vec![0; size];
+        bigger[..self.len].copy_from_slice(&self.buf[..self.len]);
+        self.buf = bigger;
+    }
+}
+
+impl Buffer {
+    /// The input is being read: a regular file gets its read-ahead thread; anything else
+    /// a buffer large enough for few, large reads.
+    pub(super) fn start_reading(&mut self) {
+        if matches!(self.reader, Input::File(_)) {
+            if let Input::File(file) = std::mem::replace(&mut self.reader, Input::Closed) {
+                self.reader = Input::Ahead(ReadAhead::start(file));
+            }
+        }
+        if self.buf.len() < MIN_BUFFER && !matches!(self.reader, Input::Ahead(_)) {
+            self.grow_to(MIN_BUFFER);
+        }
+    }
+
+    /// The input ended: free the buffer and close the descriptor.
+    pub(super) fn release(&mut self) {
+        self.buf = Vec::new();
+        self.pos = 0;
+        self.len = 0;
+        self.reader = Input::Closed;
+    }
+}
