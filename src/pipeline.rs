@@ -288,10 +288,7 @@ pub fn run_source(
                     offset: Some(d.offset),
                     frame: Some(d.after_frame),
                 };
-                if !config.quiet {
-                    let _ = writeln!(err, "warning: {}", w.message);
-                }
-                warnings.push(w);
+                warn(&mut warnings, w, config.quiet, err);
             }
         }
     }
@@ -347,10 +344,7 @@ pub fn run_source(
             });
         }
         for w in o.warnings.drain(..) {
-            if !config.quiet {
-                let _ = writeln!(err, "warning: {}", w.message);
-            }
-            warnings.push(w);
+            warn(&mut warnings, w, config.quiet, err);
         }
     }
     report.stats.ipv4_defrag = dissector.defrag_stats();
@@ -375,7 +369,7 @@ pub fn run_source(
     report.stats.filtered_out = filtered_out;
     if let Some(f) = &filter {
         for (lt, msg) in &f.failed {
-            warnings.push(Warning {
+            let w = Warning {
                 kind: "filter-not-compiled".into(),
                 message: format!(
                     "the filter does not compile for link type {} ({msg}); its frames were left out",
@@ -384,14 +378,15 @@ pub fn run_source(
                 path: None,
                 offset: None,
                 frame: None,
-            });
+            };
+            warn(&mut warnings, w, config.quiet, err);
         }
     }
     report.stats.checksums.verified = config.checksums || views.packets;
     report.stats.live = source.live_stats();
     if let Some(ls) = report.stats.live {
         if ls.dropped_queue_full > 0 {
-            warnings.push(Warning {
+            let w = Warning {
                 kind: "live-frames-dropped".into(),
                 message: format!(
                     "{} captured frame(s) were dropped because analysis fell behind (queue full)",
@@ -400,7 +395,8 @@ pub fn run_source(
                 path: None,
                 offset: None,
                 frame: None,
-            });
+            };
+            warn(&mut warnings, w, config.quiet, err);
         }
     }
     for (name, n) in &report.stats.by_link_type {
@@ -415,10 +411,7 @@ pub fn run_source(
                 offset: None,
                 frame: None,
             };
-            if !config.quiet {
-                let _ = writeln!(err, "warning: {}", w.message);
-            }
-            warnings.push(w);
+            warn(&mut warnings, w, config.quiet, err);
         }
     }
     if let Some(w) = pcap_out.take() {
@@ -428,13 +421,14 @@ pub fn run_source(
         let skipped = w.skipped_other_link;
         w.finish(default_lt)?;
         if skipped > 0 {
-            warnings.push(Warning {
+            let w = Warning {
                 kind: "write-skipped-frames".into(),
                 message: format!("{skipped} frame(s) of a second link type were not written to the pcap (a pcap holds one link type)"),
                 path: config.write.as_ref().map(|p| p.display().to_string()),
                 offset: None,
                 frame: None,
-            });
+            };
+            warn(&mut warnings, w, config.quiet, err);
         }
     }
     // Analyzers' own warnings (caps hit, spill failures) follow the reader's.
@@ -558,6 +552,14 @@ fn describe_source(config: &Config, source: &Source, interfaces: &[InterfaceInfo
         link_types,
         interfaces: interfaces.iter().map(InterfaceEntry::from).collect(),
     }
+}
+
+/// Records a warning for the report and says it on stderr, unless `--quiet`.
+fn warn(warnings: &mut Vec<Warning>, w: Warning, quiet: bool, err: &mut dyn Write) {
+    if !quiet {
+        let _ = writeln!(err, "warning: {}", w.message);
+    }
+    warnings.push(w);
 }
 
 /// The streams analysis when `--streams` (or `--extract`) asks for it, with its extract

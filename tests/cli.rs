@@ -413,6 +413,58 @@ fn pcapng_with_unknown_block() -> Vec<u8> {
     v
 }
 
+/// `--write` of a pcapng whose second interface is raw IP: a pcap holds one link type, so
+/// the raw-IP frame is left out, and the warning says so on stderr as well as in the
+/// report (it was only in the report).
+#[test]
+fn write_skipping_a_second_link_type_warns_on_stderr() {
+    let eth = |last: u8| {
+        let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x88, 0xb5];
+        f.extend_from_slice(&[last; 46]);
+        f
+    };
+    // IPv4 header only (protocol 253, experimental), 20 bytes, checksum not checked.
+    let raw = [
+        0x45, 0, 0, 20, 0, 1, 0, 0, 64, 253, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ];
+    let mut v = ng::shb();
+    v.extend(ng::idb(1, 65535));
+    v.extend(ng::idb(101, 65535));
+    v.extend(ng::epb(0, 1_700_000_000_000_000, &eth(1)));
+    v.extend(ng::epb(1, 1_700_000_000_100_000, &raw));
+    v.extend(ng::epb(0, 1_700_000_000_200_000, &eth(2)));
+    let dir = tempdir();
+    let p = dir.path().join("two-link-types.pcapng");
+    std::fs::write(&p, v).expect("write");
+    let out = dir.path().join("out.pcap");
+    let json = dir.path().join("r.json");
+    let (p, out_s, json_s) = (
+        p.to_str().expect("utf-8"),
+        out.to_str().expect("utf-8"),
+        json.to_str().expect("utf-8"),
+    );
+    let o = run(&["read", p, "--write", out_s, "--json", json_s]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("warning: 1 frame(s) of a second link type were not written"),
+        "{err}"
+    );
+    let v = read_json(&json);
+    let kinds: Vec<&str> = v["warnings"]
+        .as_array()
+        .map(|w| w.iter().filter_map(|w| w["kind"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(kinds.contains(&"write-skipped-frames"), "{kinds:?}");
+    assert_eq!(
+        pcap_records(&std::fs::read(&out).expect("pcap written")).len(),
+        2
+    );
+    let quiet = run(&["read", p, "--write", out_s, "--force", "--quiet"]);
+    assert_eq!(quiet.status.code(), Some(0));
+    assert!(stderr(&quiet).is_empty(), "{}", stderr(&quiet));
+}
+
 #[test]
 fn unknown_pcapng_block_is_skipped_and_counted() {
     let dir = tempdir();
