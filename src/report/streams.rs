@@ -364,11 +364,15 @@ pub struct DatagramEntry {
 /// Finished entries on disk, written as they complete and read back sorted by key.
 ///
 /// Memory: one index row (key, position, length) per entry; the entries themselves are in
-/// an anonymous temporary file.
+/// an anonymous temporary file. Entries no reader will read (see
+/// `StreamOptions::lists_for_first`) are only counted: a store with such entries reads
+/// back its stored ones but refuses to become a JSON spill, which must list every entry.
 pub struct EntryStore {
     file: EntryFile,
     /// (key, offset, length) of each entry.
     index: Vec<(u64, u64, u32)>,
+    /// Entries counted without being stored.
+    unstored: usize,
 }
 
 impl EntryStore {
@@ -376,7 +380,13 @@ impl EntryStore {
         Ok(EntryStore {
             file: EntryFile::new()?,
             index: Vec::new(),
+            unstored: 0,
         })
+    }
+
+    /// Counts an entry that no reader will read, without storing it.
+    pub fn count_unstored(&mut self) {
+        self.unstored += 1;
     }
 
     /// Stores `value` under `key` (entries read back in key order, then insertion order).
@@ -394,12 +404,13 @@ impl EntryStore {
         Ok(())
     }
 
+    /// Entries pushed or counted.
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.index.len() + self.unstored
     }
 
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.len() == 0
     }
 
     /// Calls `f` with each entry's JSON bytes in key order until it returns `false`.
@@ -447,6 +458,11 @@ impl EntryStore {
     /// The entries in key order as a JSON [`Spill`] for the report writer: the same file
     /// and its sorted index, handed over without copying or decoding an entry.
     pub fn into_spill(mut self) -> io::Result<Spill> {
+        if self.unstored > 0 {
+            return Err(io::Error::other(
+                "internal: stream entries were counted without being stored, so the JSON report cannot list them",
+            ));
+        }
         self.settle()?;
         let index = self
             .index
@@ -454,5 +470,32 @@ impl EntryStore {
             .map(|&(_, pos, len)| (pos, u64::from(len)))
             .collect();
         Ok(Spill::from_indexed(self.file, index))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EntryStore;
+
+    /// Counted entries are in `len` and absent from reading; a store holding any refuses
+    /// to become a JSON spill, which must list every entry.
+    #[test]
+    fn counted_entries_are_counted_not_read_and_never_spilled() -> std::io::Result<()> {
+        let mut s = EntryStore::new()?;
+        s.push(3, &"c")?;
+        s.count_unstored();
+        s.push(1, &"a")?;
+        assert_eq!(s.len(), 3);
+        let mut read = Vec::new();
+        s.for_each(|v: String| {
+            read.push(v);
+            Ok(())
+        })?;
+        assert_eq!(read, ["a", "c"]);
+        assert!(s.into_spill().is_err());
+        let mut full = EntryStore::new()?;
+        full.push(1, &"a")?;
+        assert!(full.into_spill().is_ok());
+        Ok(())
     }
 }

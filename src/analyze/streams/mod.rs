@@ -63,10 +63,11 @@ pub struct StreamOptions {
     /// Entries kept per list (segments, messages, gaps, conflicts, datagrams) per stream.
     pub max_list: usize,
     /// When not 0, only the first N stream directions (and N UDP flow directions) by
-    /// connection id keep their lists in the stored entries; the others keep their totals.
-    /// Set by the pipeline when the terminal view is the only reader of the entries: it
-    /// shows the first `--limit` directions in detail and counts the rest, so serialising
-    /// the others' lists was a fifth of a `--streams` run for nothing.
+    /// connection id are stored, with their lists; the others are only counted (the
+    /// store refuses to become a JSON spill then). Set by the pipeline when the terminal
+    /// view is the only reader of the entries: it shows the first `--limit` directions in
+    /// detail and counts the rest, so building, serialising and indexing the others was a
+    /// fifth of a `--streams` run, and their index rows grew with the file, for nothing.
     pub lists_for_first: usize,
     /// `--extract DIR`: write each direction's bytes (and messages) under DIR.
     pub extract: Option<PathBuf>,
@@ -390,17 +391,19 @@ impl StreamAnalyzer {
                     continue;
                 }
                 let key = id * 2 + dir.index() as u64;
-                let listed = self.keeps_lists(1, key);
+                if !self.keeps_lists(1, key) {
+                    // No reader will see this direction (see `lists_for_first`).
+                    if let Some(s) = self.udp_store.as_mut() {
+                        s.count_unstored();
+                    }
+                    continue;
+                }
                 let e = UdpFlowEntry {
                     flow: id,
                     orig: flow.orig.to_string(),
                     resp: flow.resp.to_string(),
                     dir: dir.name().into(),
-                    datagrams: if listed {
-                        d.datagrams.clone()
-                    } else {
-                        Vec::new()
-                    },
+                    datagrams: d.datagrams.clone(),
                     datagrams_total: d.total,
                     bytes: d.bytes,
                     fragmented: d.fragmented,
@@ -472,7 +475,15 @@ impl StreamAnalyzer {
                 continue;
             }
             let key = id * 2 + dir.index() as u64;
-            let mut entry = h.entry(
+            if !self.keeps_lists(0, key) {
+                // No reader will see this direction (see `lists_for_first`): the view
+                // counts it, so the store counts it, but it is never built or written.
+                if let Some(s) = self.store.as_mut() {
+                    s.count_unstored();
+                }
+                continue;
+            }
+            let entry = h.entry(
                 id,
                 dir,
                 &conn.orig,
@@ -481,13 +492,6 @@ impl StreamAnalyzer {
                 assumed,
                 self.opts.max_list,
             );
-            if !self.keeps_lists(0, key) {
-                // No reader will see this direction's lists (see `lists_for_first`).
-                entry.segments = Vec::new();
-                entry.messages = Vec::new();
-                entry.gaps = Vec::new();
-                entry.conflicts = Vec::new();
-            }
             if let Some(s) = self.store.as_mut() {
                 if let Err(e) = s.push(key, &entry) {
                     self.error.get_or_insert(e);
