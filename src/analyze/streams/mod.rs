@@ -391,11 +391,7 @@ impl StreamAnalyzer {
                     continue;
                 }
                 let key = id * 2 + dir.index() as u64;
-                if !self.keeps_lists(1, key) {
-                    // No reader will see this direction (see `lists_for_first`).
-                    if let Some(s) = self.udp_store.as_mut() {
-                        s.count_unstored();
-                    }
+                if !self.stores(1, key) {
                     continue;
                 }
                 let e = UdpFlowEntry {
@@ -433,6 +429,25 @@ impl StreamAnalyzer {
         } else {
             0
         }
+    }
+
+    /// Whether the finished entry under `key` (`which`: 0 TCP, 1 UDP) is to be built and
+    /// stored. When no reader will see it (see `lists_for_first`) it is only counted: the
+    /// view says how many more there are, so the store counts it, but it is never built,
+    /// serialised or indexed.
+    fn stores(&mut self, which: usize, key: u64) -> bool {
+        if self.keeps_lists(which, key) {
+            return true;
+        }
+        let store = if which == 0 {
+            &mut self.store
+        } else {
+            &mut self.udp_store
+        };
+        if let Some(s) = store.as_mut() {
+            s.count_unstored();
+        }
+        false
     }
 
     /// Whether the entry under `key` keeps its lists (`which`: 0 TCP, 1 UDP). Events
@@ -475,12 +490,7 @@ impl StreamAnalyzer {
                 continue;
             }
             let key = id * 2 + dir.index() as u64;
-            if !self.keeps_lists(0, key) {
-                // No reader will see this direction (see `lists_for_first`): the view
-                // counts it, so the store counts it, but it is never built or written.
-                if let Some(s) = self.store.as_mut() {
-                    s.count_unstored();
-                }
+            if !self.stores(0, key) {
                 continue;
             }
             let entry = h.entry(
