@@ -92,7 +92,53 @@ pub struct CaptureFile {
     done: bool,
 }
 
+/// What a pcap file header (classic or Kuznetsov's modified) says about its records.
+struct PcapLayout {
+    big_endian: bool,
+    nanos: bool,
+    /// 16, or 24 in the modified format.
+    record_header: usize,
+    link_type: u32,
+    snaplen: u32,
+}
+
 impl CaptureFile {
+    /// A pcap file past its 24-byte header: one interface, then records.
+    fn pcap(
+        display: String,
+        file_index: u16,
+        buf: Buffer,
+        max_record: usize,
+        port: u32,
+        l: PcapLayout,
+    ) -> CaptureFile {
+        CaptureFile {
+            display,
+            file_index,
+            format: Format::Pcap,
+            buf,
+            state: State::Pcap {
+                big_endian: l.big_endian,
+                nanos: l.nanos,
+                record_header: l.record_header,
+                link_type: l.link_type,
+                port,
+            },
+            max_record,
+            interfaces: vec![InterfaceInfo {
+                port,
+                file_index,
+                link_type: l.link_type,
+                link_type_name: linktype::name(l.link_type),
+                name: None,
+                snaplen: l.snaplen,
+            }],
+            skipped_blocks: 0,
+            next_port: port + 1,
+            done: false,
+        }
+    }
+
     /// Opens `path` (`-` = standard input) and reads its file header.
     pub fn open(path: &Path, file_index: u16, max_record: usize) -> Result<Self> {
         let input = if path == Path::new("-") {
@@ -181,31 +227,20 @@ impl CaptureFile {
                 let link_type = u32::from(header.datalink) & 0xffff;
                 let snaplen = header.snaplen;
                 buf.consume(24);
-                CaptureFile {
+                Self::pcap(
                     display,
                     file_index,
-                    format: Format::Pcap,
                     buf,
-                    state: State::Pcap {
+                    max_record,
+                    first_port,
+                    PcapLayout {
                         big_endian: header.endianness == Endianness::Big,
                         nanos: header.ts_resolution == TsResolution::NanoSecond,
                         record_header: 16,
                         link_type,
-                        port: first_port,
-                    },
-                    max_record,
-                    interfaces: vec![InterfaceInfo {
-                        port: first_port,
-                        file_index,
-                        link_type,
-                        link_type_name: linktype::name(link_type),
-                        name: None,
                         snaplen,
-                    }],
-                    skipped_blocks: 0,
-                    next_port: first_port + 1,
-                    done: false,
-                }
+                    },
+                )
             }
             [0x0a, 0x0d, 0x0d, 0x0a] => {
                 let mut me = CaptureFile {
@@ -253,31 +288,20 @@ impl CaptureFile {
                 let snaplen = w(16);
                 let link_type = w(20) & 0xffff;
                 buf.consume(24);
-                CaptureFile {
+                Self::pcap(
                     display,
                     file_index,
-                    format: Format::Pcap,
                     buf,
-                    state: State::Pcap {
+                    max_record,
+                    first_port,
+                    PcapLayout {
                         big_endian,
                         nanos: false,
                         record_header: 24,
                         link_type,
-                        port: first_port,
-                    },
-                    max_record,
-                    interfaces: vec![InterfaceInfo {
-                        port: first_port,
-                        file_index,
-                        link_type,
-                        link_type_name: linktype::name(link_type),
-                        name: None,
                         snaplen,
-                    }],
-                    skipped_blocks: 0,
-                    next_port: first_port + 1,
-                    done: false,
-                }
+                    },
+                )
             }
             [0x1f, 0x8b, ..] => {
                 return Err(Error::Unsupported {
