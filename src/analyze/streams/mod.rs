@@ -228,6 +228,17 @@ impl FirstKeys {
     }
 }
 
+/// [`StreamAnalyzer::list_cap`] over the fields it reads, so a map entry being created can
+/// call it: `sure` and `listed` are those of the key's kind (TCP or UDP).
+fn list_cap(opts: &StreamOptions, emit: bool, sure: usize, listed: &FirstKeys, key: u64) -> usize {
+    let n = opts.lists_for_first;
+    if n == 0 || emit || (sure < n && listed.could_admit(key, n)) {
+        opts.max_list
+    } else {
+        0
+    }
+}
+
 fn endpoint(ip: IpAddr, port: u16) -> SocketAddr {
     SocketAddr::new(ip, port)
 }
@@ -347,9 +358,11 @@ impl StreamAnalyzer {
         u: &Udp<'_>,
         fragments: &[u64],
     ) {
-        let list_cap = [self.list_cap(1, id * 2), self.list_cap(1, id * 2 + 1)];
+        let (opts, emit, listed) = (&self.opts, self.emit, &self.listed[1]);
         let sure = &mut self.sure[1];
         let flow = self.udp.entry(id).or_insert_with(|| {
+            let cap = |key| list_cap(opts, emit, *sure, listed, key);
+            let list_cap = [cap(id * 2), cap(id * 2 + 1)];
             *sure += 1;
             let (orig, resp) = match dir {
                 Dir::Orig => (endpoint(src, u.src_port), endpoint(dst, u.dst_port)),
@@ -423,12 +436,13 @@ impl StreamAnalyzer {
     /// of directions no reader will see are never built (they were a tenth of a
     /// terminal-only `--streams` run).
     fn list_cap(&self, which: usize, key: u64) -> usize {
-        let n = self.opts.lists_for_first;
-        if n == 0 || self.emit || (self.sure[which] < n && self.listed[which].could_admit(key, n)) {
-            self.opts.max_list
-        } else {
-            0
-        }
+        list_cap(
+            &self.opts,
+            self.emit,
+            self.sure[which],
+            &self.listed[which],
+            key,
+        )
     }
 
     /// Whether the finished entry under `key` (`which`: 0 TCP, 1 UDP) is to be built and

@@ -206,19 +206,20 @@ impl StreamThread {
     }
 
     fn send(&mut self) {
+        let Some(tx) = &self.tx else {
+            // The stream thread is gone (`join` reports why): nothing more is replayed.
+            self.batch.clear();
+            return;
+        };
         let full = mem::take(&mut self.batch);
-        if let Some(tx) = &self.tx {
-            if tx.send(full).is_err() {
-                // The stream thread is gone; `join` reports why.
-                self.tx = None;
-            }
+        if tx.send(full).is_err() {
+            self.tx = None;
+            self.batch = Batch::new();
+            return;
         }
         // A spare comes back as soon as the stream thread finished replaying one; only
         // when it is gone (and the pool with it) is a new batch made.
-        self.batch = match &self.tx {
-            Some(_) => self.spare.recv().unwrap_or_else(|_| Batch::new()),
-            None => Batch::new(),
-        };
+        self.batch = self.spare.recv().unwrap_or_else(|_| Batch::new());
     }
 
     /// Replays what is queued, stops the thread and hands back the analyzer, ready for
