@@ -488,7 +488,8 @@ pub fn run_source(
         report::json::write(out, &report, spills).map_err(output_error)?;
     } else if let Some(f) = json_file.as_mut() {
         let path = config.json.clone().unwrap_or_default();
-        report::json::write(f, &report, spills).map_err(|source| Error::Write { path, source })?;
+        report::json::write_file(f, &report, spills)
+            .map_err(|source| Error::Write { path, source })?;
     }
     Ok((
         report,

@@ -1,5 +1,6 @@
 //! A temporary file of JSON entries that remembers where each one starts: the storage
-//! under the JSON spills ([`super::json::Spill`]) and the stream entry stores
+//! under the JSON spills ([`super::json::Spill`]) and, through
+//! [`super::keyed_file::KeyedFile`], the stream entry stores
 //! ([`super::streams::EntryStore`]).
 //!
 //! Entries are serialised straight into the file's buffer (no intermediate `Vec` per
@@ -11,6 +12,10 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 
 use serde::Serialize;
+
+/// What separates entries in a JSON array here, and follows every entry of a keyed file
+/// (see `keyed_file`).
+pub const SEP: &[u8] = b",\n";
 
 /// The file and how many bytes it holds.
 pub struct EntryFile {

@@ -7,76 +7,91 @@
 //! which keeps huge reports greppable and diffable.
 
 use std::fs::File;
-use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, Seek, SeekFrom, Write};
 
 use serde::Serialize;
 
-use super::entry_file::EntryFile;
+use super::entry_file::SEP;
+use super::keyed_file::{copy_range, copy_runs, KeyedFile, Placed, Reader};
 use super::Report;
 
 /// An array of JSON entries written to a temporary file as they complete.
 ///
 /// Entries are either pushed in order ([`Spill::push`]) or keyed ([`Spill::push_keyed`]:
-/// entries completing out of order, copied out sorted by key; 16 bytes of index per
-/// entry stay in memory). One spill uses one mode.
+/// entries completing out of order, copied out sorted by key through a [`KeyedFile`];
+/// 16 bytes of index per entry stay in memory). One spill uses one mode.
 pub struct Spill {
-    file: EntryFile,
+    file: KeyedFile,
     count: u64,
-    /// Keyed mode: (offset, length) of entry `key` at `index[key - 1]`.
+    /// Keyed mode: (offset, length) of entry `key` at `index[key - 1]`, once placed.
     index: Vec<(u64, u64)>,
+    keyed: bool,
 }
 
 /// Index slot of a key never pushed.
 const NO_ENTRY: (u64, u64) = (u64::MAX, 0);
 
+/// Records a placed entry in a dense keyed index.
+fn place_in(index: &mut Vec<(u64, u64)>) -> impl FnMut(Placed) + '_ {
+    |(key, off, len)| {
+        // Keys were checked to fit a usize when pushed.
+        let slot = key.saturating_sub(1) as usize;
+        if index.len() <= slot {
+            index.resize(slot + 1, NO_ENTRY);
+        }
+        index[slot] = (off, len);
+    }
+}
+
 impl Spill {
     pub fn new() -> io::Result<Self> {
         Ok(Spill {
-            file: EntryFile::new()?,
+            file: KeyedFile::new()?,
             count: 0,
             index: Vec::new(),
+            keyed: false,
         })
     }
 
     /// Writes the entry with `key` (from 1; keys should be dense, as the index has one
     /// slot per key up to the largest); the array is emitted sorted by key.
     pub fn push_keyed<T: Serialize>(&mut self, key: u64, value: &T) -> io::Result<()> {
-        let slot = usize::try_from(key.saturating_sub(1)).map_err(io::Error::other)?;
-        let at = self.file.push(value)?;
-        if self.index.len() <= slot {
-            self.index.resize(slot + 1, NO_ENTRY);
-        }
-        self.index[slot] = at;
+        usize::try_from(key.saturating_sub(1)).map_err(io::Error::other)?;
+        self.file.push(key, value, &mut place_in(&mut self.index))?;
         self.count += 1;
+        self.keyed = true;
         Ok(())
     }
 
-    /// A keyed spill over entries already in `file`: `index` gives each entry's (offset,
-    /// length) in the order the array has them. Used to hand another store's file over
+    /// A keyed spill over entries of another store's file: `index` gives each entry's
+    /// (offset, length) in the order the array has them. Used to hand that file over
     /// without copying it.
-    pub(crate) fn from_indexed(file: EntryFile, index: Vec<(u64, u64)>) -> Self {
+    pub(crate) fn from_indexed(file: KeyedFile, index: Vec<(u64, u64)>) -> Self {
         Spill {
             count: index.len() as u64,
             file,
             index,
+            keyed: true,
         }
     }
 
     pub fn push<T: Serialize>(&mut self, value: &T) -> io::Result<()> {
+        let file = self.file.plain();
         if self.count > 0 {
-            self.file.write_all(b",\n")?;
+            file.write_all(SEP)?;
         }
-        self.file.push(value)?;
+        file.push(value)?;
         self.count += 1;
         Ok(())
     }
 
     /// Appends one already-serialised JSON entry.
     pub fn push_raw(&mut self, json: &[u8]) -> io::Result<()> {
+        let file = self.file.plain();
         if self.count > 0 {
-            self.file.write_all(b",\n")?;
+            file.write_all(SEP)?;
         }
-        self.file.write_all(json)?;
+        file.write_all(json)?;
         self.count += 1;
         Ok(())
     }
@@ -92,54 +107,47 @@ impl Spill {
     /// Reads the entries back one at a time, in the order the JSON array has them
     /// (sorted by key in keyed mode), and calls `f` with each entry's JSON text. The spill
     /// stays usable: it can be read again, pushed to, or copied into the JSON document.
-    /// Memory: one entry at a time (other renderers, e.g. the HTML page, use this).
+    /// Memory: one window per chunk (other renderers, e.g. the HTML page, use this).
     pub fn for_each_entry(&mut self, f: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
-        self.file.file.flush()?;
-        let file = self.file.file.get_mut();
-        let result = read_entries(file, &self.index, f);
+        let keyed = self.keyed;
+        self.file.flush(&mut place_in(&mut self.index))?;
+        let result = if keyed {
+            let mut r = self.file.reader();
+            let mut each = || -> io::Result<()> {
+                for &(off, len) in self.index.iter().filter(|&&e| e != NO_ENTRY) {
+                    let n = usize::try_from(len).map_err(io::Error::other)?;
+                    f(r.get(off, n)?)?;
+                }
+                Ok(())
+            };
+            each()
+        } else {
+            read_in_order(self.file.plain().file.get_mut(), f)
+        };
         // Back to the end, where the next push writes.
-        file.seek(SeekFrom::End(0))?;
+        self.file.rewind_end()?;
         result
     }
 
-    /// Copies the entries (without brackets) to `w`.
-    fn copy_into(self, w: &mut dyn Write) -> io::Result<()> {
-        let mut file = self.file.file.into_inner().map_err(|e| e.into_error())?;
-        if !self.index.is_empty() {
-            let mut first = true;
-            let entries = self.index.iter().filter(|&&e| e != NO_ENTRY).copied();
-            return read_indexed(&mut file, entries, &mut |entry| {
-                if !first {
-                    w.write_all(b",\n")?;
-                }
-                first = false;
-                w.write_all(entry).map(|_| true)
-            });
+    /// Copies the entries (without brackets) to `w`; with `direct` (the file under `w`),
+    /// long runs go from the spill to that file inside the kernel.
+    fn copy_into(mut self, w: &mut dyn Write, direct: Option<&File>) -> io::Result<()> {
+        let keyed = self.keyed;
+        let parts = self.file.into_parts(&mut place_in(&mut self.index))?;
+        let mut reader = Reader::new(&parts.file, &parts.chunks, parts.total);
+        if !keyed {
+            // In-order mode: the file is the array's body, separators included.
+            return copy_range(&mut reader, 0, parts.total, w, direct);
         }
-        file.seek(SeekFrom::Start(0))?;
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                return Ok(());
-            }
-            w.write_all(&buf[..n])?;
-        }
+        let entries = self.index.iter().filter(|&&e| e != NO_ENTRY).copied();
+        copy_runs(&mut reader, entries, w, direct)
     }
 }
 
-/// The reading half of [`Spill::for_each_entry`].
-fn read_entries(
-    file: &mut File,
-    index: &[(u64, u64)],
-    f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
-) -> io::Result<()> {
-    if !index.is_empty() {
-        let entries = index.iter().filter(|&&e| e != NO_ENTRY).copied();
-        return read_indexed(file, entries, &mut |e| f(e).map(|_| true));
-    }
+/// Calls `f` with each entry of an in-order spill file: compact JSON entries (no raw
+/// newline inside) separated by ",\n".
+fn read_in_order(file: &mut File, f: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
     let mut buf = Vec::new();
-    // In-order mode: entries are compact JSON (no raw newline inside), separated by ",\n".
     file.seek(SeekFrom::Start(0))?;
     let mut r = io::BufReader::with_capacity(1 << 16, file);
     loop {
@@ -156,71 +164,6 @@ fn read_entries(
     }
 }
 
-/// Calls `f` with the bytes of each (offset, length) entry of `file`, in the order given,
-/// until it returns `false`.
-///
-/// Entries were written in completion order and are read in key order: runs of neighbours
-/// with jumps between them (a long connection's entry was written long after its
-/// neighbours by id; a UDP flow's when it went idle). A run is read through a 64 KiB
-/// window, one system call per window; a jump reads just that entry with one positioned
-/// read. (Seeking and reading per entry cost two calls each; refilling a large buffer at
-/// every jump cost more than building the report.)
-pub(crate) fn read_indexed(
-    file: &mut File,
-    entries: impl Iterator<Item = (u64, u64)>,
-    f: &mut dyn FnMut(&[u8]) -> io::Result<bool>,
-) -> io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    const WINDOW: usize = 64 << 10;
-    let mut window = vec![0u8; WINDOW];
-    // window[..filled] holds the file's bytes from `start`.
-    let (mut start, mut filled) = (0u64, 0usize);
-    // Where the previous entry ended: an entry starting there continues a run.
-    let mut run_end = 0u64;
-    let mut scratch = Vec::new();
-    for (off, len) in entries {
-        let n = usize::try_from(len).map_err(io::Error::other)?;
-        let end = off
-            .checked_add(len)
-            .ok_or_else(|| io::Error::other("bad index"))?;
-        let in_window = off >= start && end <= start + filled as u64;
-        if !in_window && off == run_end && n <= WINDOW {
-            // Continue the run: refill the window from here.
-            filled = read_up_to(file, &mut window, off)?;
-            start = off;
-        }
-        if off >= start && end <= start + filled as u64 {
-            let at = (off - start) as usize;
-            if !f(&window[at..at + n])? {
-                break;
-            }
-        } else {
-            scratch.resize(n, 0);
-            file.read_exact_at(&mut scratch, off)?;
-            if !f(&scratch)? {
-                break;
-            }
-        }
-        run_end = end;
-    }
-    Ok(())
-}
-
-/// Positioned read of up to `buf.len()` bytes at `off` (fewer only at the end of file).
-fn read_up_to(file: &File, buf: &mut [u8], off: u64) -> io::Result<usize> {
-    use std::os::unix::fs::FileExt;
-    let mut got = 0;
-    while got < buf.len() {
-        match file.read_at(&mut buf[got..], off + got as u64) {
-            Ok(0) => break,
-            Ok(k) => got += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
-}
-
 /// Writes the whole report: the in-memory sections of `report`, then each spilled array
 /// under its key.
 ///
@@ -229,6 +172,28 @@ fn read_up_to(file: &File, buf: &mut [u8], off: u64) -> io::Result<usize> {
 /// closing brace so the spilled arrays can be spliced in before it.
 pub fn write(
     w: &mut dyn Write,
+    report: &Report,
+    spills: Vec<(&'static str, Spill)>,
+) -> io::Result<()> {
+    write_to(w, None, report, spills)
+}
+
+/// [`write`] to a file: the spilled arrays are copied into it by the kernel (see
+/// [`copy_runs`]).
+pub fn write_file(
+    f: &mut io::BufWriter<File>,
+    report: &Report,
+    spills: Vec<(&'static str, Spill)>,
+) -> io::Result<()> {
+    f.flush()?;
+    let file: &File = f.get_ref();
+    let mut w = io::BufWriter::with_capacity(1 << 16, file);
+    write_to(&mut w, Some(file), report, spills)
+}
+
+fn write_to(
+    w: &mut dyn Write,
+    direct: Option<&File>,
     report: &Report,
     spills: Vec<(&'static str, Spill)>,
 ) -> io::Result<()> {
@@ -244,7 +209,7 @@ pub fn write(
         w.write_all(b",\n")?;
         serde_json::to_writer(&mut *w, key).map_err(io::Error::other)?;
         w.write_all(b":[\n")?;
-        spill.copy_into(w)?;
+        spill.copy_into(w, direct)?;
         w.write_all(b"\n]")?;
     }
     w.write_all(b"}\n")?;
@@ -299,49 +264,19 @@ mod tests {
             })
             .unwrap();
             assert_eq!(seen, if keyed { vec![1, 2, 3] } else { vec![2, 1, 3] });
-            // Still usable afterwards: the JSON copy has every entry.
+            // Still usable afterwards: pushes go on, and the JSON copy has every entry.
+            let v = serde_json::json!({"id": 0});
+            if keyed {
+                s.push_keyed(4, &v).unwrap();
+            } else {
+                s.push(&v).unwrap();
+            }
             let mut out = Vec::new();
-            s.copy_into(&mut out).unwrap();
-            assert_eq!(String::from_utf8(out).unwrap().matches("\"id\"").count(), 3);
+            s.copy_into(&mut out, None).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert_eq!(text.matches("\"id\"").count(), 4);
+            serde_json::from_str::<serde_json::Value>(&format!("[{text}]")).unwrap();
         }
-    }
-
-    #[test]
-    fn indexed_reads_follow_runs_jumps_and_stop_early() {
-        use std::io::Write as _;
-        // Entries of 1 byte to 100 KiB (bigger than the window), read in an order made of
-        // forward runs, backward jumps and repeats.
-        let mut file = tempfile::tempfile().unwrap();
-        let mut index = Vec::new();
-        let mut pos = 0u64;
-        for i in 0..300u64 {
-            let len = [1, 700, 5_000, 70_000, 100_000][(i % 5) as usize] + i as usize;
-            file.write_all(&vec![(i % 251) as u8; len]).unwrap();
-            index.push((pos, len as u64));
-            pos += len as u64;
-        }
-        let order: Vec<usize> = (0..300)
-            .map(|k| (k * 7 + k / 13) % 300)
-            .chain([5, 5, 4])
-            .collect();
-        let mut seen = Vec::new();
-        read_indexed(&mut file, order.iter().map(|&k| index[k]), &mut |e| {
-            seen.push((e.len(), e[0], e.iter().all(|&b| b == e[0])));
-            Ok(true)
-        })
-        .unwrap();
-        let want: Vec<_> = order
-            .iter()
-            .map(|&k| (index[k].1 as usize, (k % 251) as u8, true))
-            .collect();
-        assert!(seen == want);
-        let mut n = 0;
-        read_indexed(&mut file, index.iter().copied(), &mut |_| {
-            n += 1;
-            Ok(n < 10)
-        })
-        .unwrap();
-        assert_eq!(n, 10);
     }
 
     #[test]
@@ -351,10 +286,51 @@ mod tests {
             s.push_keyed(k, &serde_json::json!({"id": k})).unwrap();
         }
         let mut out = Vec::new();
-        s.copy_into(&mut out).unwrap();
+        s.copy_into(&mut out, None).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "{\"id\":1},\n{\"id\":2},\n{\"id\":3},\n{\"id\":4}"
         );
+    }
+
+    /// The kernel-copy path writes the same bytes as the buffered one: keyed entries of
+    /// mixed sizes (runs above and below `DIRECT_MIN`), pushed out of key order, and an
+    /// in-order spill, written into a file between in-memory text.
+    #[test]
+    fn direct_copies_match_buffered_copies() {
+        let make = || {
+            let mut keyed = Spill::new().unwrap();
+            let mut plain = Spill::new().unwrap();
+            for i in 0..400u64 {
+                // Runs of neighbours broken by every seventh key arriving late.
+                let k = if i % 7 == 3 { 400 - i } else { i + 1 };
+                let len = [10usize, 900, 40_000, 70_000][(i % 4) as usize];
+                let v = serde_json::json!({"k": k, "pad": "x".repeat(len)});
+                keyed.push_keyed(k, &v).unwrap();
+                if i < 50 {
+                    plain.push(&v).unwrap();
+                }
+            }
+            vec![("plain", plain), ("keyed", keyed)]
+        };
+        let report = Report::default();
+        let mut want = Vec::new();
+        write(&mut want, &report, make()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        let mut f = io::BufWriter::new(File::create(&path).unwrap());
+        write_file(&mut f, &report, make()).unwrap();
+        drop(f);
+        let got = std::fs::read(&path).unwrap();
+        assert_eq!(got.len(), want.len());
+        assert!(got == want);
+        let v: serde_json::Value = serde_json::from_slice(&got).unwrap();
+        let keys: Vec<u64> = v["keyed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["k"].as_u64().unwrap())
+            .collect();
+        assert!(keys.windows(2).all(|p| p[0] < p[1]));
     }
 }

@@ -11,13 +11,13 @@
 //! a list was cut), and finished entries go to an [`EntryStore`] on disk, not memory.
 
 use std::collections::BTreeMap;
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::entry_file::EntryFile;
-use super::json::{read_indexed, Spill};
+use super::json::Spill;
+use super::keyed_file::{KeyedFile, Placed};
 
 fn is_false(b: &bool) -> bool {
     !*b
@@ -368,19 +368,28 @@ pub struct DatagramEntry {
 /// `StreamOptions::lists_for_first`) are only counted: a store with such entries reads
 /// back its stored ones but refuses to become a JSON spill, which must list every entry.
 pub struct EntryStore {
-    file: EntryFile,
+    file: KeyedFile,
     /// (key, offset, length) of each entry.
     index: Vec<(u64, u64, u32)>,
     /// Entries counted without being stored.
     unstored: usize,
+    /// Entries pushed (placed in `index` once their chunk is written).
+    pushed: usize,
+}
+
+/// Records a placed entry in an [`EntryStore`] index.
+fn place_row(index: &mut Vec<(u64, u64, u32)>, (key, at, len): Placed) {
+    // `KeyedFile` refuses entries over 4 GiB.
+    index.push((key, at, len as u32));
 }
 
 impl EntryStore {
     pub fn new() -> io::Result<Self> {
         Ok(EntryStore {
-            file: EntryFile::new()?,
+            file: KeyedFile::new()?,
             index: Vec::new(),
             unstored: 0,
+            pushed: 0,
         })
     }
 
@@ -391,22 +400,24 @@ impl EntryStore {
 
     /// Stores `value` under `key` (entries read back in key order, then insertion order).
     pub fn push<T: Serialize>(&mut self, key: u64, value: &T) -> io::Result<()> {
-        let (at, len) = self.file.push(value)?;
-        let len = u32::try_from(len).map_err(|_| io::Error::other("report entry over 4 GiB"))?;
-        self.index.push((key, at, len));
+        let index = &mut self.index;
+        self.file.push(key, value, &mut |p| place_row(index, p))?;
+        self.pushed += 1;
         Ok(())
     }
 
-    /// Flushes the file and sorts the index by key.
+    /// Writes what is staged and sorts the index by key (then push order: see
+    /// [`KeyedFile`]).
     fn settle(&mut self) -> io::Result<()> {
-        self.file.file.flush()?;
+        let index = &mut self.index;
+        self.file.flush(&mut |p| place_row(index, p))?;
         self.index.sort_by_key(|&(k, p, _)| (k, p));
         Ok(())
     }
 
     /// Entries pushed or counted.
     pub fn len(&self) -> usize {
-        self.index.len() + self.unstored
+        self.pushed + self.unstored
     }
 
     pub fn is_empty(&self) -> bool {
@@ -416,14 +427,18 @@ impl EntryStore {
     /// Calls `f` with each entry's JSON bytes in key order until it returns `false`.
     pub fn for_each_raw(&mut self, mut f: impl FnMut(&[u8]) -> io::Result<bool>) -> io::Result<()> {
         self.settle()?;
-        let entries = self
-            .index
-            .iter()
-            .map(|&(_, pos, len)| (pos, u64::from(len)));
-        let file = self.file.file.get_mut();
-        let result = read_indexed(file, entries, &mut f);
-        // Leave the shared file position at the end for further pushes.
-        file.seek(SeekFrom::End(0))?;
+        let mut r = self.file.reader();
+        let mut each = || -> io::Result<()> {
+            for &(_, pos, len) in &self.index {
+                if !f(r.get(pos, len as usize)?)? {
+                    break;
+                }
+            }
+            Ok(())
+        };
+        let result = each();
+        // Leave the file position at the end for further pushes.
+        self.file.rewind_end()?;
         result
     }
 
