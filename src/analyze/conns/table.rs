@@ -1,5 +1,7 @@
-//! The flow table: connections by direction-independent 5-tuple (FxHash), a slab of
-//! boxed connection states, and a lazy min-heap of deadlines (idle timeout, or linger
+//! The flow table: connections by direction-independent 5-tuple (FxHash over a table of
+//! 4-byte slab indices: the key is compared in the connection itself, which the caller
+//! reads next anyway; a table holding the 37-byte keys cost about 100 bytes per
+//! connection at its load factor), a slab of boxed connection states, and a lazy min-heap of deadlines (idle timeout, or linger
 //! after a close) that finds both the connections to finalize and the one to evict when
 //! the table is full.
 //!
@@ -15,7 +17,10 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::IpAddr;
 
-use rustc_hash::FxHashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
 
 use super::Conn;
 
@@ -51,10 +56,20 @@ impl FlowKey {
     }
 }
 
+fn hash(key: &FlowKey) -> u64 {
+    FxBuildHasher.hash_one(key)
+}
+
+/// The key of the connection at slab index `i`.
+fn key_of(slab: &[Option<Box<Conn>>], i: u32) -> Option<&FlowKey> {
+    slab.get(i as usize)?.as_deref().map(|c| &c.key)
+}
+
 /// The flow table.
 #[derive(Default)]
 pub struct Table {
-    map: FxHashMap<FlowKey, u32>,
+    /// Slab index of the connection each key maps to (compared through the slab).
+    map: HashTable<u32>,
     slab: Vec<Option<Box<Conn>>>,
     /// Generation of each slab slot, bumped when a slot is freed.
     gens: Vec<u32>,
@@ -82,7 +97,10 @@ impl Table {
                 return Some(*idx);
             }
         }
-        let idx = self.map.get(key).copied()?;
+        let slab = &self.slab;
+        let idx = *self
+            .map
+            .find(hash(key), |&i| key_of(slab, i) == Some(key))?;
         self.last = Some((*key, idx));
         Some(idx)
     }
@@ -105,7 +123,20 @@ impl Table {
         let gen = self.gens[idx as usize];
         self.heap.push(Reverse((conn.deadline, idx, gen)));
         self.slab[idx as usize] = Some(conn);
-        self.map.insert(key, idx);
+        // A key already mapped (a new connection on a tuple whose old one still lingers)
+        // now maps to the new connection.
+        let h = hash(&key);
+        let slab = &self.slab;
+        let old = self
+            .map
+            .find_mut(h, |&i| i != idx && key_of(slab, i) == Some(&key));
+        match old {
+            Some(slot) => *slot = idx,
+            None => {
+                self.map
+                    .insert_unique(h, idx, |&i| key_of(slab, i).map_or(0, hash));
+            }
+        }
         self.last = None;
         self.len += 1;
         self.compact();
@@ -145,8 +176,8 @@ impl Table {
     pub fn remove(&mut self, idx: u32) -> Option<Box<Conn>> {
         let c = self.slab.get_mut(idx as usize)?.take()?;
         self.last = None;
-        if self.map.get(&c.key) == Some(&idx) {
-            self.map.remove(&c.key);
+        if let Ok(entry) = self.map.find_entry(hash(&c.key), |&i| i == idx) {
+            entry.remove();
         }
         self.gens[idx as usize] = self.gens[idx as usize].wrapping_add(1);
         self.free.push(idx);
