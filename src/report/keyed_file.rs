@@ -38,8 +38,8 @@ const WINDOWS: usize = 64;
 /// that set up a kernel copy cost more than copying the bytes.
 const DIRECT_MIN: u64 = 64 << 10;
 
-/// An entry that grows past this while being staged is written straight to the file, as
-/// a chunk of its own: the stage never grows past [`CHUNK`], and a stream direction
+/// An entry that grows past this while being staged is written to the file instead, as a
+/// chunk of its own: the stage never grows past [`CHUNK`], and a stream direction
 /// listing a million segments never sits in memory whole.
 const LARGE: usize = CHUNK / 4;
 
@@ -87,29 +87,30 @@ impl KeyedFile {
             self.stage.reserve_exact(CHUNK);
         }
         let start = self.stage.len();
-        let mut w = Staging {
-            kf: self,
-            start,
-            direct_at: None,
-            place,
+        let mut w = Capped {
+            limit: start + LARGE,
+            stage: &mut self.stage,
+            over: false,
         };
-        let result = serde_json::to_writer(&mut w, value).map_err(io::Error::other);
-        let direct_at = w.direct_at;
-        let place = w.place;
-        if let Some(at) = direct_at {
-            // A large entry, written straight to the file as a chunk of its own.
-            result?;
-            let len = self.file.pos - at;
+        let result = serde_json::to_writer(&mut w, value);
+        let over = w.over;
+        if let Err(e) = result {
+            self.stage.truncate(start);
+            if !over {
+                return Err(io::Error::other(e));
+            }
+            // A large entry: write the chunk staged so far, then the entry again, straight
+            // into the file as a chunk of its own (large entries are rare; serialising
+            // them twice keeps the common path a bare copy into the stage).
+            self.write_chunk(place)?;
+            self.chunks.push(self.file.pos);
+            let (at, len) = self.file.push(value)?;
             self.file.write_all(SEP)?;
             if len > u64::from(u32::MAX) {
                 return Err(io::Error::other("report entry over 4 GiB"));
             }
             place((key, at, len));
             return Ok(());
-        }
-        if let Err(e) = result {
-            self.stage.truncate(start);
-            return Err(e);
         }
         self.staged.push((key, start, self.stage.len() - start));
         if self.stage.len() >= CHUNK - LARGE {
@@ -172,35 +173,28 @@ impl KeyedFile {
     }
 }
 
-/// The writer one entry is serialised into: the stage, until the entry turns out large.
-struct Staging<'k, 'p> {
-    kf: &'k mut KeyedFile,
-    /// Where the entry starts in the stage.
-    start: usize,
-    /// Where the entry starts in the file, once it goes there.
-    direct_at: Option<u64>,
-    place: &'p mut dyn FnMut(Placed),
+/// The writer an entry is staged through: it refuses to take the stage past `limit`.
+struct Capped<'a> {
+    stage: &'a mut Vec<u8>,
+    limit: usize,
+    /// The limit was hit.
+    over: bool,
 }
 
-impl Write for Staging<'_, '_> {
+impl Write for Capped<'_> {
+    #[inline]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let kf = &mut *self.kf;
-        if self.direct_at.is_none() && kf.stage.len() - self.start + buf.len() > LARGE {
-            // Write out the entries staged before this one (a chunk), then this entry's
-            // first bytes as the start of a chunk of its own.
-            let head = kf.stage.split_off(self.start);
-            kf.write_chunk(self.place)?;
-            let at = kf.file.pos;
-            kf.chunks.push(at);
-            kf.file.write_all(&head)?;
-            self.direct_at = Some(at);
+        self.write_all(buf).map(|_| buf.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        if self.stage.len() + buf.len() > self.limit {
+            self.over = true;
+            return Err(io::ErrorKind::WriteZero.into());
         }
-        if self.direct_at.is_some() {
-            kf.file.write_all(buf)?;
-        } else {
-            kf.stage.extend_from_slice(buf);
-        }
-        Ok(buf.len())
+        self.stage.extend_from_slice(buf);
+        Ok(())
     }
 
     fn flush(&mut self) -> io::Result<()> {
