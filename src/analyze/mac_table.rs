@@ -221,10 +221,19 @@ pub struct MacTableAnalyzer {
     fdb: FxHashMap<(Vlan, Mac), Fdb>,
     rows: Vec<Row>,
     row_of: FxHashMap<Mac, u32>,
+    /// The two rows looked up last (rows are never removed, so these never go stale):
+    /// most frames go between the same two stations, and comparing 6 bytes is cheaper
+    /// than hashing them.
+    recent: [(Mac, u32); 2],
     dsts: FxHashMap<Mac, DstStat>,
     ports: FxHashMap<u32, PortStat>,
     totals: MacTotals,
     not_learned: MacNotLearned,
+}
+
+/// An entry last seen at `last_ts` has aged out at `now` (`aging` 0: never).
+fn aged(aging: i64, last_ts: i64, now: i64) -> bool {
+    aging > 0 && now.saturating_sub(last_ts) > aging
 }
 
 impl MacTableAnalyzer {
@@ -241,6 +250,7 @@ impl MacTableAnalyzer {
             fdb: FxHashMap::default(),
             rows: Vec::new(),
             row_of: FxHashMap::default(),
+            recent: [(Mac::default(), u32::MAX); 2],
             dsts: FxHashMap::default(),
             ports: FxHashMap::default(),
             totals: MacTotals::default(),
@@ -249,7 +259,7 @@ impl MacTableAnalyzer {
     }
 
     fn expired(&self, last_ts: i64, now: i64) -> bool {
-        self.aging_ns > 0 && now.saturating_sub(last_ts) > self.aging_ns
+        aged(self.aging_ns, last_ts, now)
     }
 
     /// Removes every expired entry and schedules the next sweep at the earliest expiry
@@ -299,10 +309,22 @@ impl MacTableAnalyzer {
         }
     }
 
+    /// The row of `mac` if it has one.
+    fn row_index(&mut self, mac: Mac) -> Option<usize> {
+        for &(m, i) in &self.recent {
+            if m == mac && i != u32::MAX {
+                return Some(i as usize);
+            }
+        }
+        let i = *self.row_of.get(&mac)?;
+        self.recent = [(mac, i), self.recent[0]];
+        Some(i as usize)
+    }
+
     /// The row of `mac`, created (taking over what it received as a destination) if new.
     fn row_for(&mut self, mac: Mac, p: &Packet<'_>) -> Option<usize> {
-        if let Some(&i) = self.row_of.get(&mac) {
-            return Some(i as usize);
+        if let Some(i) = self.row_index(mac) {
+            return Some(i);
         }
         if self.rows.len() >= self.max_macs {
             return None;
@@ -351,19 +373,21 @@ impl MacTableAnalyzer {
             r.last_vlan = vlan;
         }
         let key = (vlan, src);
-        if let Some(e) = self.fdb.get(&key).copied() {
-            if !self.expired(e.last_ts, now) {
-                if e.port != p.port {
-                    self.record_move(ri, p, "port", e.port, vlan, vlan);
+        let aging = self.aging_ns;
+        if let Some(e) = self.fdb.get_mut(&key) {
+            if !aged(aging, e.last_ts, now) {
+                // Live: refresh it (one lookup), then record a move between ports.
+                let from = e.port;
+                e.port = p.port;
+                e.last_ts = e.last_ts.max(p.ts_ns);
+                e.last_frame = p.frame;
+                if from != p.port {
+                    self.record_move(ri, p, "port", from, vlan, vlan);
                     self.ports.entry(p.port).or_default().learned += 1;
-                }
-                if let Some(e) = self.fdb.get_mut(&key) {
-                    e.port = p.port;
-                    e.last_ts = e.last_ts.max(p.ts_ns);
-                    e.last_frame = p.frame;
                 }
                 return;
             }
+            let e = *e;
             self.expire(key, e);
         }
         // Not in the table on this VLAN. A live entry on the VLAN it last used means the
@@ -444,7 +468,7 @@ impl MacTableAnalyzer {
     /// Step 2: flood or forward towards `dst`.
     fn forward(&mut self, dst: Mac, vlan: Vlan, p: &Packet<'_>, now: i64) {
         let bytes = u64::from(p.wire_len);
-        let row = self.row_of.get(&dst).map(|&i| i as usize);
+        let row = self.row_index(dst);
         match row {
             Some(i) => {
                 let r = &mut self.rows[i];
