@@ -188,7 +188,17 @@ impl Table {
     /// The connection with the earliest deadline, if that deadline is at or before
     /// `until` (pass `i64::MAX` for the earliest at all); re-arms stale entries on the
     /// way.
+    #[inline]
     pub fn earliest(&mut self, until: i64) -> Option<u32> {
+        // Called for every packet; nearly always nothing is due.
+        match self.heap.peek() {
+            Some(&Reverse((key, _, _))) if key <= until => self.earliest_due(until),
+            _ => None,
+        }
+    }
+
+    #[inline(never)]
+    fn earliest_due(&mut self, until: i64) -> Option<u32> {
         loop {
             let &Reverse((key, idx, gen)) = self.heap.peek()?;
             if key > until {

@@ -54,15 +54,28 @@ impl Reasm {
     /// Inserts `[seq, upper)`, merging with what is there; returns true if ranges had to
     /// be merged because of the cap.
     fn insert(&mut self, seq: u64, upper: u64) -> bool {
-        let i = self.blocks.partition_point(|b| b.1 < seq);
-        let mut j = i;
-        let (mut lo, mut hi) = (seq, upper);
-        while j < self.blocks.len() && self.blocks[j].0 <= hi {
-            lo = lo.min(self.blocks[j].0);
-            hi = hi.max(self.blocks[j].1);
-            j += 1;
+        match self.blocks.last_mut() {
+            // In-order data (nearly every segment): it starts inside or right at the end of
+            // the last range, which blocks before it (strictly below that range) cannot
+            // reach. Extending in place is what the merge below would do.
+            Some(last) if last.0 <= seq && seq <= last.1 => {
+                last.1 = last.1.max(upper);
+                return false;
+            }
+            Some(last) if seq > last.1 => self.blocks.push((seq, upper)),
+            None => self.blocks.push((seq, upper)),
+            Some(_) => {
+                let i = self.blocks.partition_point(|b| b.1 < seq);
+                let mut j = i;
+                let (mut lo, mut hi) = (seq, upper);
+                while j < self.blocks.len() && self.blocks[j].0 <= hi {
+                    lo = lo.min(self.blocks[j].0);
+                    hi = hi.max(self.blocks[j].1);
+                    j += 1;
+                }
+                self.blocks.splice(i..j, std::iter::once((lo, hi)));
+            }
         }
-        self.blocks.splice(i..j, std::iter::once((lo, hi)));
         if self.blocks.len() > MAX_BLOCKS {
             // Merge the two ranges with the smallest hole between them.
             let mut best = 0;
