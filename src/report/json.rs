@@ -12,35 +12,18 @@ use std::io::{self, BufRead, Seek, SeekFrom, Write};
 use serde::Serialize;
 
 use super::entry_file::SEP;
-use super::keyed_file::{copy_range, copy_runs, KeyedFile, Placed, Reader};
+use super::keyed_file::KeyedFile;
 use super::Report;
 
 /// An array of JSON entries written to a temporary file as they complete.
 ///
 /// Entries are either pushed in order ([`Spill::push`]) or keyed ([`Spill::push_keyed`]:
-/// entries completing out of order, copied out sorted by key through a [`KeyedFile`];
-/// 16 bytes of index per entry stay in memory). One spill uses one mode.
+/// entries completing out of order, copied out sorted by key through a [`KeyedFile`],
+/// with nothing per entry in memory). One spill uses one mode.
 pub struct Spill {
     file: KeyedFile,
     count: u64,
-    /// Keyed mode: (offset, length) of entry `key` at `index[key - 1]`, once placed.
-    index: Vec<(u64, u64)>,
     keyed: bool,
-}
-
-/// Index slot of a key never pushed.
-const NO_ENTRY: (u64, u64) = (u64::MAX, 0);
-
-/// Records a placed entry in a dense keyed index.
-fn place_in(index: &mut Vec<(u64, u64)>) -> impl FnMut(Placed) + '_ {
-    |(key, off, len)| {
-        // Keys were checked to fit a usize when pushed.
-        let slot = key.saturating_sub(1) as usize;
-        if index.len() <= slot {
-            index.resize(slot + 1, NO_ENTRY);
-        }
-        index[slot] = (off, len);
-    }
 }
 
 impl Spill {
@@ -48,29 +31,25 @@ impl Spill {
         Ok(Spill {
             file: KeyedFile::new()?,
             count: 0,
-            index: Vec::new(),
             keyed: false,
         })
     }
 
-    /// Writes the entry with `key` (from 1; keys should be dense, as the index has one
-    /// slot per key up to the largest); the array is emitted sorted by key.
+    /// Writes the entry with `key`; the array is emitted sorted by key (entries with
+    /// equal keys in push order).
     pub fn push_keyed<T: Serialize>(&mut self, key: u64, value: &T) -> io::Result<()> {
-        usize::try_from(key.saturating_sub(1)).map_err(io::Error::other)?;
-        self.file.push(key, value, &mut place_in(&mut self.index))?;
+        self.file.push(key, value)?;
         self.count += 1;
         self.keyed = true;
         Ok(())
     }
 
-    /// A keyed spill over entries of another store's file: `index` gives each entry's
-    /// (offset, length) in the order the array has them. Used to hand that file over
-    /// without copying it.
-    pub(crate) fn from_indexed(file: KeyedFile, index: Vec<(u64, u64)>) -> Self {
+    /// A keyed spill over another store's file of `count` entries, handed over without
+    /// copying it.
+    pub(crate) fn from_keyed(file: KeyedFile, count: u64) -> Self {
         Spill {
-            count: index.len() as u64,
             file,
-            index,
+            count,
             keyed: true,
         }
     }
@@ -107,40 +86,27 @@ impl Spill {
     /// Reads the entries back one at a time, in the order the JSON array has them
     /// (sorted by key in keyed mode), and calls `f` with each entry's JSON text. The spill
     /// stays usable: it can be read again, pushed to, or copied into the JSON document.
-    /// Memory: one window per chunk (other renderers, e.g. the HTML page, use this).
+    /// Memory: a few windows (other renderers, e.g. the HTML page, use this).
     pub fn for_each_entry(&mut self, f: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
-        let keyed = self.keyed;
-        self.file.flush(&mut place_in(&mut self.index))?;
-        let result = if keyed {
-            let mut r = self.file.reader();
-            let mut each = || -> io::Result<()> {
-                for &(off, len) in self.index.iter().filter(|&&e| e != NO_ENTRY) {
-                    let n = usize::try_from(len).map_err(io::Error::other)?;
-                    f(r.get(off, n)?)?;
-                }
-                Ok(())
-            };
-            each()
-        } else {
-            read_in_order(self.file.plain().file.get_mut(), f)
-        };
+        if self.keyed {
+            return self.file.for_each(&mut |e| f(e).map(|_| true));
+        }
+        let file = &mut self.file.plain().file;
+        file.flush()?;
+        let result = read_in_order(file.get_mut(), f);
         // Back to the end, where the next push writes.
-        self.file.rewind_end()?;
+        file.get_mut().seek(SeekFrom::End(0))?;
         result
     }
 
     /// Copies the entries (without brackets) to `w`; with `direct` (the file under `w`),
     /// long runs go from the spill to that file inside the kernel.
-    fn copy_into(mut self, w: &mut dyn Write, direct: Option<&File>) -> io::Result<()> {
-        let keyed = self.keyed;
-        let parts = self.file.into_parts(&mut place_in(&mut self.index))?;
-        let mut reader = Reader::new(&parts.file, &parts.chunks, parts.total);
-        if !keyed {
-            // In-order mode: the file is the array's body, separators included.
-            return copy_range(&mut reader, 0, parts.total, w, direct);
+    fn copy_into(self, w: &mut dyn Write, direct: Option<&File>) -> io::Result<()> {
+        if self.keyed {
+            self.file.copy_keyed(w, direct)
+        } else {
+            self.file.copy_plain(w, direct)
         }
-        let entries = self.index.iter().filter(|&&e| e != NO_ENTRY).copied();
-        copy_runs(&mut reader, entries, w, direct)
     }
 }
 
@@ -302,8 +268,8 @@ mod tests {
             let mut keyed = Spill::new().unwrap();
             let mut plain = Spill::new().unwrap();
             for i in 0..400u64 {
-                // Runs of neighbours broken by every seventh key arriving late.
-                let k = if i % 7 == 3 { 400 - i } else { i + 1 };
+                // Keys 1..=400 in an order of short forward runs and jumps.
+                let k = (i * 173) % 400 + 1;
                 let len = [10usize, 900, 40_000, 70_000][(i % 4) as usize];
                 let v = serde_json::json!({"k": k, "pad": "x".repeat(len)});
                 keyed.push_keyed(k, &v).unwrap();
@@ -331,6 +297,6 @@ mod tests {
             .iter()
             .map(|e| e["k"].as_u64().unwrap())
             .collect();
-        assert!(keys.windows(2).all(|p| p[0] < p[1]));
+        assert_eq!(keys, (1..=400).collect::<Vec<u64>>());
     }
 }

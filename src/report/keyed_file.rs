@@ -2,21 +2,25 @@
 //! key order: connection entries (completed when a connection closes or goes idle, listed
 //! by id), stream directions, UDP flows.
 //!
-//! Entries are staged in memory and written in chunks of about [`CHUNK`] bytes, each
-//! sorted by key (the runs of an external merge sort). Reading in key order then moves
-//! forward through every chunk, so each chunk is read sequentially through a window of
-//! its own ([`Reader`]): every byte is read from the file about once. (Written in
-//! completion order, neighbours by key were rarely neighbours on disk, and reading them
-//! back cost a window refill per entry: twenty times the file's size in reads.) Entries
-//! that are neighbours both by key and on disk form runs, which the JSON writer copies in
-//! one piece, by the kernel when the destination is a file ([`copy_runs`]).
+//! An external merge sort. Entries are staged in memory and written in chunks of about
+//! [`CHUNK`] bytes, each sorted by key; a second temporary file gets one 20-byte record
+//! (key, offset, length) per entry, chunk after chunk. Reading in key order merges the
+//! chunks ([`Merge`]: one cursor per chunk over its records), and reads each chunk
+//! forward through a window ([`Reader`]), so every byte is read from the files about
+//! once, and memory holds neither the entries nor an index of them: the stage while
+//! writing; one small cursor per chunk and [`WINDOWS`] windows while reading. (Written in
+//! completion order with an index in memory, neighbours by key were rarely neighbours on
+//! disk, reading them back cost a window refill per entry, twenty times the file's size,
+//! and the index grew by 16 to 24 bytes per entry.) Entries that are neighbours both by
+//! key and on disk form runs, which the JSON writer copies in one piece, by the kernel
+//! when the destination is a file ([`copy_runs`]).
 //!
-//! Invariants: every entry is followed by [`SEP`] in the file; an entry's placement
-//! (offset, length) is reported once, when its chunk is written; within a chunk, entries
-//! of equal keys keep their push order, and chunks are in push order, so ordering by
-//! (key, offset) is ordering by (key, push order). Memory: the stage (one chunk) while
-//! writing; [`WINDOWS`] windows while reading.
+//! Invariants: entries are at most 4 GiB; every entry is followed by [`SEP`] in the data
+//! file; within a chunk, entries of equal keys keep their push order, and chunks are in
+//! push order, so merging by (key, chunk) yields equal keys in push order.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
@@ -43,25 +47,36 @@ const DIRECT_MIN: u64 = 64 << 10;
 /// listing a million segments never sits in memory whole.
 const LARGE: usize = CHUNK / 4;
 
-/// Where an entry landed: key, offset, length (separator excluded).
-pub type Placed = (u64, u64, u64);
+/// Bytes of one index record: key (u64), offset (u64), length (u32), little-endian.
+const RECORD: usize = 20;
+/// Index records a merge cursor reads at a time.
+const CURSOR_RECORDS: usize = 32;
 
 /// See the module docs.
 pub struct KeyedFile {
     file: EntryFile,
+    /// The index records, created with the first chunk.
+    index: Option<io::BufWriter<File>>,
+    /// Records written.
+    records: u64,
     stage: Vec<u8>,
     /// (key, start in `stage`, length) of each staged entry, in push order.
     staged: Vec<(u64, usize, usize)>,
-    /// File offset where each chunk starts, ascending.
-    chunks: Vec<u64>,
+    /// Data offset where each chunk starts, ascending.
+    starts: Vec<u64>,
+    /// (first record, records) of each chunk.
+    chunks: Vec<(u64, u64)>,
 }
 
 impl KeyedFile {
     pub fn new() -> io::Result<Self> {
         Ok(KeyedFile {
             file: EntryFile::new()?,
+            index: None,
+            records: 0,
             stage: Vec::new(),
             staged: Vec::new(),
+            starts: Vec::new(),
             chunks: Vec::new(),
         })
     }
@@ -71,18 +86,8 @@ impl KeyedFile {
         &mut self.file
     }
 
-    /// Bytes in the file (staged entries not included).
-    pub fn written(&self) -> u64 {
-        self.file.pos
-    }
-
-    /// Stages `value` under `key`; `place` hears of every entry written meanwhile.
-    pub fn push<T: Serialize>(
-        &mut self,
-        key: u64,
-        value: &T,
-        place: &mut dyn FnMut(Placed),
-    ) -> io::Result<()> {
+    /// Stages `value` under `key`.
+    pub fn push<T: Serialize>(&mut self, key: u64, value: &T) -> io::Result<()> {
         if self.stage.capacity() == 0 {
             self.stage.reserve_exact(CHUNK);
         }
@@ -102,43 +107,57 @@ impl KeyedFile {
             // A large entry: write the chunk staged so far, then the entry again, straight
             // into the file as a chunk of its own (large entries are rare; serialising
             // them twice keeps the common path a bare copy into the stage).
-            self.write_chunk(place)?;
-            self.chunks.push(self.file.pos);
+            self.write_chunk()?;
+            self.starts.push(self.file.pos);
+            let first = self.records;
             let (at, len) = self.file.push(value)?;
             self.file.write_all(SEP)?;
-            if len > u64::from(u32::MAX) {
-                return Err(io::Error::other("report entry over 4 GiB"));
-            }
-            place((key, at, len));
+            self.record(key, at, len)?;
+            self.chunks.push((first, 1));
             return Ok(());
         }
         self.staged.push((key, start, self.stage.len() - start));
         if self.stage.len() >= CHUNK - LARGE {
-            self.write_chunk(place)?;
+            self.write_chunk()?;
         }
         Ok(())
     }
 
-    /// Writes what is staged (as one sorted chunk) and flushes the file, so every entry
-    /// pushed so far is placed and readable.
-    pub fn flush(&mut self, place: &mut dyn FnMut(Placed)) -> io::Result<()> {
-        self.write_chunk(place)?;
-        self.file.file.flush()
+    /// Appends the index record of an entry written at `at`.
+    fn record(&mut self, key: u64, at: u64, len: u64) -> io::Result<()> {
+        let len = u32::try_from(len).map_err(|_| io::Error::other("report entry over 4 GiB"))?;
+        let index = match &mut self.index {
+            Some(i) => i,
+            None => self
+                .index
+                .insert(io::BufWriter::with_capacity(1 << 16, tempfile::tempfile()?)),
+        };
+        let mut rec = [0u8; RECORD];
+        rec[..8].copy_from_slice(&key.to_le_bytes());
+        rec[8..16].copy_from_slice(&at.to_le_bytes());
+        rec[16..].copy_from_slice(&len.to_le_bytes());
+        index.write_all(&rec)?;
+        self.records += 1;
+        Ok(())
     }
 
-    fn write_chunk(&mut self, place: &mut dyn FnMut(Placed)) -> io::Result<()> {
+    fn write_chunk(&mut self) -> io::Result<()> {
         if self.staged.is_empty() {
             return Ok(());
         }
-        self.chunks.push(self.file.pos);
+        self.starts.push(self.file.pos);
+        let first = self.records;
         // Stable: equal keys keep their push order.
         self.staged.sort_by_key(|&(key, _, _)| key);
-        for &(key, start, len) in &self.staged {
+        let staged = std::mem::take(&mut self.staged);
+        for &(key, start, len) in &staged {
             let at = self.file.pos;
             self.file.write_all(&self.stage[start..start + len])?;
             self.file.write_all(SEP)?;
-            place((key, at, len as u64));
+            self.record(key, at, len as u64)?;
         }
+        self.chunks.push((first, staged.len() as u64));
+        self.staged = staged;
         self.staged.clear();
         self.stage.clear();
         if self.stage.capacity() > CHUNK {
@@ -148,28 +167,130 @@ impl KeyedFile {
         Ok(())
     }
 
-    /// A reader over the entries written so far (call [`KeyedFile::flush`] first for all
-    /// of them). Reading moves the file position: [`KeyedFile::rewind_end`] before the next
-    /// push.
-    pub fn reader(&mut self) -> Reader<'_> {
-        Reader::new(self.file.file.get_ref(), &self.chunks, self.file.pos)
+    /// Writes what is staged (as one sorted chunk) and flushes both files, so every entry
+    /// pushed so far is readable.
+    fn flush(&mut self) -> io::Result<()> {
+        self.write_chunk()?;
+        if let Some(i) = &mut self.index {
+            i.flush()?;
+        }
+        self.file.file.flush()
     }
 
-    /// Puts the file position back at the end, where the next chunk is written.
-    pub fn rewind_end(&mut self) -> io::Result<()> {
-        self.file.file.get_mut().seek(SeekFrom::End(0)).map(|_| ())
+    /// Calls `f` with each keyed entry's JSON in key order (push order among equal keys)
+    /// until it returns `false`. Pushes may follow.
+    pub fn for_each(&mut self, f: &mut dyn FnMut(&[u8]) -> io::Result<bool>) -> io::Result<()> {
+        self.flush()?;
+        let result = (|| {
+            let Some(index) = &self.index else {
+                return Ok(());
+            };
+            let mut merge = Merge::new(index.get_ref(), &self.chunks)?;
+            let mut reader = Reader::new(self.file.file.get_ref(), &self.starts, self.file.pos);
+            while let Some((_, off, len)) = merge.next_entry()? {
+                if !f(reader.get(off, len as usize)?)? {
+                    break;
+                }
+            }
+            Ok(())
+        })();
+        // Reads moved the data file's position: back to the end for further pushes.
+        self.file.file.get_mut().seek(SeekFrom::End(0))?;
+        result
     }
 
-    /// The file (flushed first), its chunk starts and its length.
-    pub fn into_parts(mut self, place: &mut dyn FnMut(Placed)) -> io::Result<Parts> {
-        self.flush(place)?;
+    /// Copies the keyed entries, in key order, to `w` as the body of a JSON array; with
+    /// `direct` (the file under `w`), long runs are copied by the kernel.
+    pub fn copy_keyed(mut self, w: &mut dyn Write, direct: Option<&File>) -> io::Result<()> {
+        self.flush()?;
+        let Some(index) = &self.index else {
+            return Ok(());
+        };
+        let mut merge = Merge::new(index.get_ref(), &self.chunks)?;
+        let mut reader = Reader::new(self.file.file.get_ref(), &self.starts, self.file.pos);
+        copy_runs(&mut reader, &mut merge, w, direct)
+    }
+
+    /// Copies the file as it is (entries pushed in their final order, with separators)
+    /// to `w`.
+    pub fn copy_plain(mut self, w: &mut dyn Write, direct: Option<&File>) -> io::Result<()> {
+        self.file.file.flush()?;
         let total = self.file.pos;
-        let file = self.file.file.into_inner().map_err(|e| e.into_error())?;
-        Ok(Parts {
-            file,
-            chunks: self.chunks,
-            total,
-        })
+        let mut reader = Reader::new(self.file.file.get_ref(), &[], total);
+        copy_range(&mut reader, 0, total, w, direct)
+    }
+}
+
+/// Merges the chunks' index records by (key, chunk).
+struct Merge<'a> {
+    index: &'a File,
+    cursors: Vec<Cursor>,
+    /// The next record of every chunk with records left: (key, chunk, offset, length).
+    heads: BinaryHeap<Reverse<(u64, usize, u64, u64)>>,
+}
+
+/// A chunk's records not yet merged: `buf[at..filled]` read, then records `next..end`.
+struct Cursor {
+    next: u64,
+    end: u64,
+    buf: Vec<u8>,
+    at: usize,
+    filled: usize,
+}
+
+impl<'a> Merge<'a> {
+    fn new(index: &'a File, chunks: &[(u64, u64)]) -> io::Result<Self> {
+        let mut m = Merge {
+            index,
+            cursors: chunks
+                .iter()
+                .map(|&(first, n)| Cursor {
+                    next: first,
+                    end: first + n,
+                    buf: Vec::new(),
+                    at: 0,
+                    filled: 0,
+                })
+                .collect(),
+            heads: BinaryHeap::with_capacity(chunks.len()),
+        };
+        for c in 0..m.cursors.len() {
+            m.advance(c)?;
+        }
+        Ok(m)
+    }
+
+    /// Moves chunk `c`'s next record into `heads`.
+    fn advance(&mut self, c: usize) -> io::Result<()> {
+        let cur = &mut self.cursors[c];
+        if cur.at == cur.filled {
+            if cur.next == cur.end {
+                cur.buf = Vec::new();
+                return Ok(());
+            }
+            let n = (cur.end - cur.next).min(CURSOR_RECORDS as u64) as usize;
+            cur.buf.resize(n * RECORD, 0);
+            self.index
+                .read_exact_at(&mut cur.buf, cur.next * RECORD as u64)?;
+            cur.next += n as u64;
+            cur.at = 0;
+            cur.filled = n * RECORD;
+        }
+        let r = &cur.buf[cur.at..cur.at + RECORD];
+        cur.at += RECORD;
+        let num = |b: &[u8]| b.iter().rev().fold(0u64, |v, &x| v << 8 | u64::from(x));
+        self.heads
+            .push(Reverse((num(&r[..8]), c, num(&r[8..16]), num(&r[16..]))));
+        Ok(())
+    }
+
+    /// The next entry in key order: (key, offset, length).
+    fn next_entry(&mut self) -> io::Result<Option<(u64, u64, u64)>> {
+        let Some(Reverse((key, c, off, len))) = self.heads.pop() else {
+            return Ok(None);
+        };
+        self.advance(c)?;
+        Ok(Some((key, off, len)))
     }
 }
 
@@ -202,17 +323,10 @@ impl Write for Capped<'_> {
     }
 }
 
-/// A finished [`KeyedFile`].
-pub struct Parts {
-    pub file: File,
-    pub chunks: Vec<u64>,
-    pub total: u64,
-}
-
 /// Reads entries of a chunked file in key order: a chunk is read forward through a window
 /// refilled from the entry asked for (the next entries of that chunk follow it); the
 /// [`WINDOWS`] most recently used chunks keep theirs.
-pub struct Reader<'a> {
+struct Reader<'a> {
     file: &'a File,
     chunks: &'a [u64],
     end: u64,
@@ -233,7 +347,7 @@ struct Window {
 
 impl<'a> Reader<'a> {
     /// `chunks`: ascending chunk starts (empty: the whole file is one chunk).
-    pub fn new(file: &'a File, chunks: &'a [u64], end: u64) -> Self {
+    fn new(file: &'a File, chunks: &'a [u64], end: u64) -> Self {
         Reader {
             file,
             chunks,
@@ -252,7 +366,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The `n` bytes at `off`.
-    pub fn get(&mut self, off: u64, n: usize) -> io::Result<&[u8]> {
+    fn get(&mut self, off: u64, n: usize) -> io::Result<&[u8]> {
         let end = off
             .checked_add(n as u64)
             .ok_or_else(|| io::Error::other("bad index"))?;
@@ -328,9 +442,9 @@ fn read_up_to(file: &File, buf: &mut [u8], off: u64) -> io::Result<usize> {
 /// copied by the kernel when `direct` (the file under `w`) is given: std's `io::copy`
 /// uses `copy_file_range`, or `sendfile` where the destination is not a regular file
 /// (`/dev/null`), so those bytes never enter this process.
-pub fn copy_runs(
+fn copy_runs(
     reader: &mut Reader<'_>,
-    entries: impl Iterator<Item = (u64, u64)>,
+    entries: &mut Merge<'_>,
     w: &mut dyn Write,
     direct: Option<&File>,
 ) -> io::Result<()> {
@@ -343,7 +457,7 @@ pub fn copy_runs(
         first = false;
         copy_range(reader, run.0, run.1 - run.0, w, direct)
     };
-    for (off, len) in entries {
+    while let Some((_, off, len)) = entries.next_entry()? {
         let end = off
             .checked_add(len)
             .ok_or_else(|| io::Error::other("bad index"))?;
@@ -364,7 +478,7 @@ pub fn copy_runs(
 
 /// Copies `len` bytes at `off` to `w`: by the kernel into `direct` when given and the
 /// range is long enough, otherwise through the reader's windows.
-pub fn copy_range(
+fn copy_range(
     reader: &mut Reader<'_>,
     off: u64,
     len: u64,
@@ -404,34 +518,46 @@ pub fn copy_range(
 mod tests {
     use super::*;
 
-    /// Entries pushed in a scrambled key order, some larger than a window, across many
-    /// chunks: placements cover every entry once, and reading them in key order through
-    /// the chunk windows gives back each entry's bytes.
+    /// Entries pushed in a scrambled key order, some larger than a window or than LARGE,
+    /// across many chunks, come back by key (push order among equal keys).
     #[test]
     fn chunks_are_sorted_and_read_back_by_key() {
         let mut f = KeyedFile::new().unwrap();
-        let mut placed = Vec::new();
         let n = 3_000u64;
-        let mut want = vec![String::new(); n as usize];
+        let mut want = Vec::new();
         for i in 0..n {
-            let key = (i * 7919) % n;
+            // Keys scrambled, each pushed twice (the second copy later): equal keys come
+            // back in push order.
+            let key = (i * 7919) % (n / 2);
             let len = [3usize, 200, 5_000, 40_000][(i % 4) as usize];
             // Every 500th entry is larger than LARGE: it goes to the file directly.
             let len = if i % 500 == 7 { 300_000 } else { len };
-            let v = format!("{key}:{}", "y".repeat(len));
-            f.push(key, &v, &mut |p| placed.push(p)).unwrap();
+            let v = format!("{key}:{i}:{}", "y".repeat(len));
+            f.push(key, &v).unwrap();
             assert!(f.stage.capacity() <= CHUNK, "the stage grew");
-            want[key as usize] = v;
+            want.push((key, i, v));
         }
-        f.flush(&mut |p| placed.push(p)).unwrap();
+        want.sort_by_key(|&(key, i, _)| (key, i));
+        let mut got = Vec::new();
+        f.for_each(&mut |e| {
+            got.push(serde_json::from_slice::<String>(e).map_err(io::Error::other)?);
+            Ok(true)
+        })
+        .unwrap();
         assert!(f.chunks.len() > 5, "{} chunks", f.chunks.len());
-        placed.sort();
-        assert_eq!(placed.len() as u64, n);
-        let mut r = f.reader();
-        for (k, &(key, off, len)) in placed.iter().enumerate() {
-            assert_eq!(key, k as u64);
-            let s: String = serde_json::from_slice(r.get(off, len as usize).unwrap()).unwrap();
-            assert!(s == want[k], "entry {k}");
+        assert_eq!(got.len(), want.len());
+        for (g, (_, i, w)) in got.iter().zip(&want) {
+            assert!(g == w, "entry pushed {i}");
         }
+        // Pushes go on after reading; stopping early stops.
+        f.push(0, &"late".to_string()).unwrap();
+        let mut first = Vec::new();
+        f.for_each(&mut |e| {
+            first.push(e.to_vec());
+            Ok(first.len() < 3)
+        })
+        .unwrap();
+        assert_eq!(first.len(), 3);
+        assert_eq!(first[2], b"\"late\"");
     }
 }

@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::json::Spill;
-use super::keyed_file::{KeyedFile, Placed};
+use super::keyed_file::KeyedFile;
 
 fn is_false(b: &bool) -> bool {
     !*b
@@ -363,33 +363,24 @@ pub struct DatagramEntry {
 
 /// Finished entries on disk, written as they complete and read back sorted by key.
 ///
-/// Memory: one index row (key, position, length) per entry; the entries themselves are in
-/// an anonymous temporary file. Entries no reader will read (see
+/// Memory: none per entry; the entries and their index are in anonymous temporary files
+/// (a [`KeyedFile`]). Entries no reader will read (see
 /// `StreamOptions::lists_for_first`) are only counted: a store with such entries reads
 /// back its stored ones but refuses to become a JSON spill, which must list every entry.
 pub struct EntryStore {
     file: KeyedFile,
-    /// (key, offset, length) of each entry.
-    index: Vec<(u64, u64, u32)>,
+    /// Entries pushed.
+    pushed: usize,
     /// Entries counted without being stored.
     unstored: usize,
-    /// Entries pushed (placed in `index` once their chunk is written).
-    pushed: usize,
-}
-
-/// Records a placed entry in an [`EntryStore`] index.
-fn place_row(index: &mut Vec<(u64, u64, u32)>, (key, at, len): Placed) {
-    // `KeyedFile` refuses entries over 4 GiB.
-    index.push((key, at, len as u32));
 }
 
 impl EntryStore {
     pub fn new() -> io::Result<Self> {
         Ok(EntryStore {
             file: KeyedFile::new()?,
-            index: Vec::new(),
-            unstored: 0,
             pushed: 0,
+            unstored: 0,
         })
     }
 
@@ -400,18 +391,8 @@ impl EntryStore {
 
     /// Stores `value` under `key` (entries read back in key order, then insertion order).
     pub fn push<T: Serialize>(&mut self, key: u64, value: &T) -> io::Result<()> {
-        let index = &mut self.index;
-        self.file.push(key, value, &mut |p| place_row(index, p))?;
+        self.file.push(key, value)?;
         self.pushed += 1;
-        Ok(())
-    }
-
-    /// Writes what is staged and sorts the index by key (then push order: see
-    /// [`KeyedFile`]).
-    fn settle(&mut self) -> io::Result<()> {
-        let index = &mut self.index;
-        self.file.flush(&mut |p| place_row(index, p))?;
-        self.index.sort_by_key(|&(k, p, _)| (k, p));
         Ok(())
     }
 
@@ -426,20 +407,7 @@ impl EntryStore {
 
     /// Calls `f` with each entry's JSON bytes in key order until it returns `false`.
     pub fn for_each_raw(&mut self, mut f: impl FnMut(&[u8]) -> io::Result<bool>) -> io::Result<()> {
-        self.settle()?;
-        let mut r = self.file.reader();
-        let mut each = || -> io::Result<()> {
-            for &(_, pos, len) in &self.index {
-                if !f(r.get(pos, len as usize)?)? {
-                    break;
-                }
-            }
-            Ok(())
-        };
-        let result = each();
-        // Leave the file position at the end for further pushes.
-        self.file.rewind_end()?;
-        result
+        self.file.for_each(&mut f)
     }
 
     /// Calls `f` with each entry in key order.
@@ -470,21 +438,15 @@ impl EntryStore {
         })
     }
 
-    /// The entries in key order as a JSON [`Spill`] for the report writer: the same file
-    /// and its sorted index, handed over without copying or decoding an entry.
-    pub fn into_spill(mut self) -> io::Result<Spill> {
+    /// The entries in key order as a JSON [`Spill`] for the report writer: the same
+    /// files, handed over without copying or decoding an entry.
+    pub fn into_spill(self) -> io::Result<Spill> {
         if self.unstored > 0 {
             return Err(io::Error::other(
                 "internal: stream entries were counted without being stored, so the JSON report cannot list them",
             ));
         }
-        self.settle()?;
-        let index = self
-            .index
-            .iter()
-            .map(|&(_, pos, len)| (pos, u64::from(len)))
-            .collect();
-        Ok(Spill::from_indexed(self.file, index))
+        Ok(Spill::from_keyed(self.file, self.pushed as u64))
     }
 }
 

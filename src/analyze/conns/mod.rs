@@ -23,8 +23,8 @@
 //!
 //! Memory is bounded by `max_connections` live entries (the entry with the earliest
 //! deadline is evicted beyond it, and counted); finished entries are serialised at once
-//! into a keyed spill file and copied out sorted by id at the end (16 bytes of index per
-//! connection stay in memory), and only the first `--limit` rows the terminal views need
+//! into a keyed spill file and copied out sorted by id at the end (nothing per
+//! connection stays in memory), and only the first `--limit` rows the terminal views need
 //! are kept.
 //!
 //! Submodules: [`table`] (flow table, deadlines), `entry` (the report entry), [`zeek`]
