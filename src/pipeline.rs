@@ -240,7 +240,7 @@ pub fn run_source(
                     s.on_packet(&pkt, &mut ctx);
                 }
                 if let Some(t) = stream_thread.as_mut() {
-                    t.on_packet(&pkt, &ctx);
+                    t.on_packet(&pkt, &ctx, raw.block);
                 }
                 if ctx.want_events {
                     sinks.packet(&pkt, &ctx)?;

@@ -33,6 +33,7 @@ fn raw(frame: u64, ts_ns: i64, data: &[u8]) -> RawPacket<'_> {
         link_type: linktype::ETHERNET,
         port: 0,
         file_index: 0,
+        block: None,
     }
 }
 

@@ -8,7 +8,9 @@
 //!
 //! Invariants:
 //! - Memory is bounded: at most [`DEPTH`] filled blocks wait in the channel, plus the one
-//!   being filled and the one being read ([`BLOCK`] + [`AHEAD_HEADROOM`] bytes each).
+//!   being filled and the one being read ([`BLOCK`] + [`AHEAD_HEADROOM`] bytes each), plus
+//!   the blocks later stages still hold ([`SharedBlock`]; the stream thread's batches hold
+//!   at most two each).
 //! - Bytes arrive in file order; an I/O error is delivered after every byte read before
 //!   it, and then the input ends. The end of input is an explicit message, so a thread
 //!   that stopped without one (it cannot panic, but if it did) is an error, never a
@@ -17,7 +19,9 @@
 //!   joined: a read blocked on a FIFO must not hang the analysis).
 
 use std::io::{self, ErrorKind, Read};
+use std::ops::Deref;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
+use std::sync::Arc;
 
 /// Bytes read per block.
 pub const BLOCK: usize = 1 << 20;
@@ -26,6 +30,34 @@ pub const BLOCK: usize = 1 << 20;
 pub const AHEAD_HEADROOM: usize = 64 << 10;
 /// Filled blocks waiting for the analysis thread.
 const DEPTH: usize = 2;
+
+/// A block being read, shared with later stages (the stream thread's batches point into it
+/// instead of copying payloads): its memory goes back to the reading thread's pool when
+/// the last holder drops it.
+pub struct SharedBlock {
+    data: Vec<u8>,
+    back: Sender<Vec<u8>>,
+}
+
+impl std::fmt::Debug for SharedBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SharedBlock({} bytes)", self.data.len())
+    }
+}
+
+impl Deref for SharedBlock {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl Drop for SharedBlock {
+    fn drop(&mut self) {
+        // The reading thread may have ended: then the buffer is simply freed.
+        let _ = self.back.send(std::mem::take(&mut self.data));
+    }
+}
 
 /// One block: `data[AHEAD_HEADROOM..len]` holds the bytes read.
 pub struct Block {
@@ -105,6 +137,14 @@ impl ReadAhead {
                 ))
             }
         }
+    }
+
+    /// Wraps a block's buffer for sharing; it returns to the pool when no longer held.
+    pub fn share(&self, data: Vec<u8>) -> Arc<SharedBlock> {
+        Arc::new(SharedBlock {
+            data,
+            back: self.back.clone(),
+        })
     }
 
     /// Gives a buffer back for reuse (buffers of another size are dropped).

@@ -251,6 +251,7 @@ impl LiveCapture {
                     link_type: self.info.link_type,
                     port: 0,
                     file_index: 0,
+                    block: None,
                 })
             }
             Ok(Msg::Failed(e)) => {

@@ -16,6 +16,7 @@
 //! capture thread ([`live`]).
 
 mod ahead;
+pub use ahead::SharedBlock;
 pub mod file;
 pub mod filter;
 pub mod live;
@@ -108,6 +109,9 @@ pub struct RawPacket<'a> {
     pub port: u32,
     /// Index of the input file (0-based) the frame came from.
     pub file_index: u16,
+    /// The read-ahead block `data` lies in, when it does: later stages may keep the block
+    /// (a reference count) instead of copying bytes out of it.
+    pub block: Option<&'a std::sync::Arc<SharedBlock>>,
 }
 
 /// Where a capture file stopped making sense. Everything before `offset` was delivered.

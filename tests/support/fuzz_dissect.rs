@@ -50,6 +50,7 @@ pub fn run(data: &[u8]) -> Result<(), String> {
             link_type,
             port: 0,
             file_index: 0,
+            block: None,
         };
         let p = dissector.dissect(&raw);
         let entry = netlens::report::packets::entry(&p);

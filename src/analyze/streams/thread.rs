@@ -5,15 +5,20 @@
 //! before the stream analysis does (it assigns the connection id and finalizes
 //! connections), so the work splits by stage, not by flow: the pipeline thread dissects
 //! and tracks, and hands the [`StreamAnalyzer`] what it reads of each packet (ids, the
-//! TCP or UDP header fields, the captured payload copied into a batch, the connections
-//! finalized) through a bounded channel; the stream thread replays those calls.
+//! TCP or UDP header fields, where the captured payload is, the connections finalized)
+//! through a bounded channel; the stream thread replays those calls. A payload that lies
+//! in a read-ahead block ([`SharedBlock`], the usual case when reading a file) is not
+//! copied: the batch holds the block, which returns to the reading thread's pool when
+//! the batch has been replayed. Other payloads (reassembled IP fragments, captures read
+//! from a pipe, a record longer than the block headroom) are copied into the batch.
 //!
 //! Invariants:
 //! - The analyzer receives exactly the calls, in exactly the order, that
 //!   [`Analyzer::on_packet`](crate::analyze::Analyzer::on_packet) would make inline, so the report is the same
 //!   (tests/streams_thread.rs compares both on every fixture).
 //! - Memory is bounded: at most [`DEPTH`] full batches wait in the channel, each cut at
-//!   [`BATCH_BYTES`] payload bytes or [`BATCH_ITEMS`] items.
+//!   [`BATCH_BYTES`] copied payload bytes, [`BATCH_BLOCKS`] blocks held or [`BATCH_ITEMS`]
+//!   items.
 //! - Events (`--ndjson`, `--zeek-logs`) are produced per packet and written in order with
 //!   the other analyzers' events, so runs that want events keep the analysis inline; the
 //!   pipeline decides ([`StreamThread::spawn`] is only called without events).
@@ -23,10 +28,12 @@
 use std::mem;
 use std::net::IpAddr;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use super::StreamAnalyzer;
 use crate::analyze::{Ctx, Dir};
+use crate::capture::SharedBlock;
 use crate::dissect::{Packet, Tcp, Transport, Udp};
 
 /// Full batches waiting for the stream thread. With the one being filled and the one
@@ -39,9 +46,20 @@ pub const DEPTH: usize = 4;
 pub const BATCH_BYTES: usize = 256 << 10;
 /// Calls per batch (136 bytes each).
 pub const BATCH_ITEMS: usize = 2048;
+/// Read-ahead blocks (1 MiB each) a batch may hold. A batch of 2,048 packets of the
+/// benchmark capture spans less than one.
+pub const BATCH_BLOCKS: usize = 2;
 
-/// One call to replay. Payloads live in the batch's byte buffer: `at` is where this
-/// segment's captured bytes start (their length is `len`).
+/// Where a segment's captured payload is.
+#[derive(Clone, Copy)]
+enum Bytes {
+    /// `Batch::bytes[at..at + len]`.
+    Copied { at: usize, len: usize },
+    /// `Batch::blocks[block][at..at + len]`.
+    Held { block: usize, at: usize, len: usize },
+}
+
+/// One call to replay.
 enum Item {
     Tcp {
         id: u64,
@@ -49,8 +67,7 @@ enum Item {
         frame: u64,
         ips: (IpAddr, IpAddr),
         tcp: Tcp<'static>,
-        at: usize,
-        len: usize,
+        payload: Bytes,
     },
     Udp {
         id: u64,
@@ -68,6 +85,7 @@ enum Item {
 struct Batch {
     items: Vec<Item>,
     bytes: Vec<u8>,
+    blocks: Vec<Arc<SharedBlock>>,
     frags: Vec<u64>,
 }
 
@@ -76,12 +94,15 @@ impl Batch {
         Batch {
             items: Vec::with_capacity(BATCH_ITEMS),
             bytes: Vec::with_capacity(2 * BATCH_BYTES),
+            blocks: Vec::with_capacity(BATCH_BLOCKS),
             frags: Vec::new(),
         }
     }
 
     fn full(&self) -> bool {
-        self.items.len() >= BATCH_ITEMS || self.bytes.len() >= BATCH_BYTES
+        self.items.len() >= BATCH_ITEMS
+            || self.bytes.len() >= BATCH_BYTES
+            || self.blocks.len() >= BATCH_BLOCKS
     }
 
     /// Replays the batch's calls, in order.
@@ -94,13 +115,13 @@ impl Batch {
                     frame,
                     ips,
                     tcp,
-                    at,
-                    len,
+                    payload,
                 } => {
-                    let t = Tcp {
-                        payload: &self.bytes[*at..*at + *len],
-                        ..*tcp
+                    let payload = match *payload {
+                        Bytes::Copied { at, len } => &self.bytes[at..at + len],
+                        Bytes::Held { block, at, len } => &self.blocks[block][at..at + len],
                     };
+                    let t = Tcp { payload, ..*tcp };
                     a.on_tcp(*id, *dir, *frame, *ips, &t);
                 }
                 Item::Udp {
@@ -118,9 +139,40 @@ impl Batch {
         }
     }
 
+    /// Where the batch keeps `payload`: inside `block` when it lies there (holding the
+    /// block), copied otherwise.
+    fn place(&mut self, payload: &[u8], block: Option<&Arc<SharedBlock>>) -> Bytes {
+        if let Some(blk) = block.filter(|_| !payload.is_empty()) {
+            let base = blk.as_ptr() as usize;
+            let start = payload.as_ptr() as usize;
+            if start >= base && start + payload.len() <= base + blk.len() {
+                if !self
+                    .blocks
+                    .last()
+                    .is_some_and(|last| Arc::ptr_eq(last, blk))
+                {
+                    self.blocks.push(Arc::clone(blk));
+                }
+                return Bytes::Held {
+                    block: self.blocks.len() - 1,
+                    at: start - base,
+                    len: payload.len(),
+                };
+            }
+        }
+        let at = self.bytes.len();
+        self.bytes.extend_from_slice(payload);
+        Bytes::Copied {
+            at,
+            len: payload.len(),
+        }
+    }
+
     fn clear(&mut self) {
         self.items.clear();
         self.bytes.clear();
+        // The blocks go back to the reading thread's pool (if nothing else holds them).
+        self.blocks.clear();
         self.frags.clear();
     }
 }
@@ -164,22 +216,21 @@ impl StreamThread {
     }
 
     /// What [`Analyzer::on_packet`](crate::analyze::Analyzer::on_packet) of the stream analysis
-    /// would do with `p`, queued for the stream thread.
-    pub fn on_packet(&mut self, p: &Packet<'_>, ctx: &Ctx) {
+    /// would do with `p`, queued for the stream thread. `block` is the read-ahead block
+    /// the packet was read from, if any ([`RawPacket::block`](crate::capture::RawPacket)).
+    pub fn on_packet(&mut self, p: &Packet<'_>, ctx: &Ctx, block: Option<&Arc<SharedBlock>>) {
         let b = &mut self.batch;
         if let (Some(c), Some(ips)) = (ctx.conn, p.ips()) {
             match &p.transport {
                 Transport::Tcp(t) => {
-                    let at = b.bytes.len();
-                    b.bytes.extend_from_slice(t.payload);
+                    let payload = b.place(t.payload, block);
                     b.items.push(Item::Tcp {
                         id: c.id,
                         dir: c.dir,
                         frame: p.frame,
                         ips,
                         tcp: Tcp { payload: &[], ..*t },
-                        at,
-                        len: t.payload.len(),
+                        payload,
                     });
                 }
                 Transport::Udp(u) => {

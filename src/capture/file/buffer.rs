@@ -11,7 +11,10 @@ use std::fs::File;
 use std::io::{ErrorKind, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 
-use crate::capture::ahead::{ReadAhead, AHEAD_HEADROOM};
+use std::ops::Deref;
+use std::sync::Arc;
+
+use crate::capture::ahead::{ReadAhead, SharedBlock, AHEAD_HEADROOM};
 
 const MIN_BUFFER: usize = 1 << 20;
 /// The buffer of a file that has not started reading packets: enough for file headers.
@@ -74,10 +77,40 @@ impl Input {
     }
 }
 
+/// The buffer's memory: our own, or a read-ahead block shared with later stages.
+pub(super) enum Storage {
+    Own(Vec<u8>),
+    Shared(Arc<SharedBlock>),
+}
+
+impl Deref for Storage {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Storage::Own(v) => v,
+            Storage::Shared(b) => b,
+        }
+    }
+}
+
+impl Storage {
+    /// The bytes as a vector of our own, to write to (a shared block is copied: only on
+    /// the rare paths that move bytes, such as a record longer than the headroom).
+    fn own_mut(&mut self) -> &mut Vec<u8> {
+        if let Storage::Shared(b) = self {
+            *self = Storage::Own(b.to_vec());
+        }
+        match self {
+            Storage::Own(v) => v,
+            Storage::Shared(_) => unreachable!("made our own above"),
+        }
+    }
+}
+
 /// A byte source with offsets: our own buffer so offsets and caps are exact.
 pub(super) struct Buffer {
     pub(super) reader: Input,
-    pub(super) buf: Vec<u8>,
+    pub(super) buf: Storage,
     pub(super) pos: usize,
     pub(super) len: usize,
     /// File offset of `buf[pos]`.
@@ -89,7 +122,7 @@ impl Buffer {
     pub(super) fn new(reader: Input) -> Self {
         Buffer {
             reader,
-            buf: vec![0; HEADER_BUFFER],
+            buf: Storage::Own(vec![0; HEADER_BUFFER]),
             pos: 0,
             len: 0,
             offset: 0,
@@ -110,22 +143,23 @@ impl Buffer {
         if let Input::Ahead(_) = self.reader {
             return self.fill_ahead(need);
         }
+        let buf = self.buf.own_mut();
         if self.pos > 0 {
-            self.buf.copy_within(self.pos..self.len, 0);
+            buf.copy_within(self.pos..self.len, 0);
             self.len -= self.pos;
             self.pos = 0;
         }
         while self.len < need {
-            if self.len == self.buf.len() {
+            if self.len == buf.len() {
                 // Grow by doubling as bytes actually arrive, never straight to the declared
                 // length: a record claiming the whole `--max-record` in a short file (or a
                 // pipe that ends early) then costs about what was read, not what was claimed.
-                // `target >= need > self.len == self.buf.len()`, so this always grows.
+                // `target >= need > self.len == buf.len()`, so this always grows.
                 let target = need.checked_next_power_of_two().unwrap_or(need);
-                let grown = self.buf.len().saturating_mul(2).max(1).min(target);
-                self.grow_to(grown);
+                let grown = buf.len().saturating_mul(2).max(1).min(target);
+                grow_to(buf, self.len, grown);
             }
-            match self.reader.read(&mut self.buf[self.len..]) {
+            match self.reader.read(&mut buf[self.len..]) {
                 Ok(0) => {
                     self.eof = true;
                     break;
@@ -157,23 +191,26 @@ impl Buffer {
             if tail <= AHEAD_HEADROOM {
                 let start = AHEAD_HEADROOM - tail;
                 block.data[start..AHEAD_HEADROOM].copy_from_slice(&self.buf[self.pos..self.len]);
-                let old = std::mem::replace(&mut self.buf, block.data);
-                ahead.recycle(old);
+                // From here on the block is only read: share it, so the stream thread can
+                // point into it rather than copy payloads out.
+                let new = Storage::Shared(ahead.share(block.data));
+                if let Storage::Own(old) = std::mem::replace(&mut self.buf, new) {
+                    ahead.recycle(old);
+                }
                 self.pos = start;
                 self.len = block.len;
             } else {
+                let buf = self.buf.own_mut();
                 if self.pos > 0 {
-                    self.buf.copy_within(self.pos..self.len, 0);
+                    buf.copy_within(self.pos..self.len, 0);
                     self.len -= self.pos;
                     self.pos = 0;
                 }
-                if self.buf.len() < self.len + got {
+                if buf.len() < self.len + got {
                     let size = (self.len + got).checked_next_power_of_two();
-                    let mut bigger = vec![0; size.unwrap_or(self.len + got)];
-                    bigger[..self.len].copy_from_slice(&self.buf[..self.len]);
-                    self.buf = bigger;
+                    grow_to(buf, self.len, size.unwrap_or(self.len + got));
                 }
-                self.buf[self.len..self.len + got]
+                buf[self.len..self.len + got]
                     .copy_from_slice(&block.data[AHEAD_HEADROOM..block.len]);
                 self.len += got;
                 ahead.recycle(block.data);
@@ -182,20 +219,27 @@ impl Buffer {
         Ok(self.len - self.pos)
     }
 
+    /// The shared read-ahead block the buffer's bytes are in, if they are in one.
+    pub(super) fn shared(&self) -> Option<&Arc<SharedBlock>> {
+        match &self.buf {
+            Storage::Shared(b) => Some(b),
+            Storage::Own(_) => None,
+        }
+    }
+
     pub(super) fn consume(&mut self, n: usize) {
         self.pos += n;
         self.offset += n as u64;
     }
+}
 
-    /// Replaces the buffer by a larger one (`size >= self.len`) holding the same bytes.
-    /// A fresh zeroed
-    /// allocation (calloc: pages are touched only when read into) rather than `resize`,
-    /// which writes every new byte.
-    fn grow_to(&mut self, size: usize) {
-        let mut bigger = vec![0; size];
-        bigger[..self.len].copy_from_slice(&self.buf[..self.len]);
-        self.buf = bigger;
-    }
+/// Replaces `buf` by a larger one (`size >= len`) holding the same first `len` bytes. A
+/// fresh zeroed allocation (calloc: pages are touched only when read into) rather than
+/// `resize`, which writes every new byte.
+fn grow_to(buf: &mut Vec<u8>, len: usize, size: usize) {
+    let mut bigger = vec![0; size];
+    bigger[..len].copy_from_slice(&buf[..len]);
+    *buf = bigger;
 }
 
 impl Buffer {
@@ -208,13 +252,14 @@ impl Buffer {
             }
         }
         if self.buf.len() < MIN_BUFFER && !matches!(self.reader, Input::Ahead(_)) {
-            self.grow_to(MIN_BUFFER);
+            let len = self.len;
+            grow_to(self.buf.own_mut(), len, MIN_BUFFER);
         }
     }
 
     /// The input ended: free the buffer and close the descriptor.
     pub(super) fn release(&mut self) {
-        self.buf = Vec::new();
+        self.buf = Storage::Own(Vec::new());
         self.pos = 0;
         self.len = 0;
         self.reader = Input::Closed;

@@ -85,6 +85,7 @@ impl CaptureFile {
             link_type,
             port,
             file_index: self.file_index,
+            block: self.buf.shared(),
         })
     }
 }

@@ -226,6 +226,7 @@ impl CaptureFile {
                     link_type: iface.link_type,
                     port: iface.port,
                     file_index: self.file_index,
+                    block: self.buf.shared(),
                 });
             }
             let block = match parser.next_block(bytes) {
@@ -351,6 +352,7 @@ impl CaptureFile {
                 link_type: iface.link_type,
                 port: iface.port,
                 file_index: self.file_index,
+                block: self.buf.shared(),
             });
         }
     }
