@@ -1,8 +1,9 @@
 //! The JSON renderer.
 //!
-//! Report parts that grow with the input (today: `packets`) are not kept in memory: each
-//! entry is serialised as it completes into a [`Spill`] (an anonymous temporary file) and
-//! spliced into the one JSON document at the end. So peak memory follows concurrent state,
+//! Report parts that grow with the input (packets, connections, stream directions, UDP
+//! flows) are not kept in memory: each entry is serialised as it completes into a
+//! [`Spill`] (anonymous temporary files; entries completing out of order go through a
+//! `KeyedFile`, an external merge sort) and spliced into the one JSON document at the end. So peak memory follows concurrent state,
 //! never the capture's length. The document is compact JSON with one array entry per line,
 //! which keeps huge reports greppable and diffable.
 

@@ -29,8 +29,9 @@ use serde::Serialize;
 
 use super::entry_file::{EntryFile, SEP};
 
-/// The stage's capacity: a chunk is written once it is three quarters full, so entries
-/// rarely make it grow (one that does is written and the stage shrinks back).
+/// The stage's capacity. A chunk is written once the stage holds `CHUNK - LARGE` bytes,
+/// and an entry that would pass [`LARGE`] goes to the file instead, so the stage never
+/// grows.
 pub const CHUNK: usize = 1 << 20;
 /// The read window of a chunk.
 const WINDOW: usize = 16 << 10;
