@@ -96,6 +96,10 @@ pub struct Opts {
     /// Seconds without a packet after which a UDP flow is closed out (capture time).
     #[arg(long, default_value_t = netlens::config::ConnOptions::default().udp_idle_timeout_s, value_name = "SECS")]
     pub udp_timeout: f64,
+    /// Seconds without a packet after which a UDP flow is kept packed in memory (results
+    /// do not change; 0 packs at every packet, for tests).
+    #[arg(long, hide = true, default_value_t = netlens::config::ConnOptions::default().cold_after_s, value_name = "SECS")]
+    pub cold_after: f64,
     /// Seconds a closed TCP connection lingers so late ACKs and retransmitted FINs join it.
     #[arg(long, default_value_t = netlens::config::ConnOptions::default().linger_s, value_name = "SECS")]
     pub linger: f64,
@@ -288,6 +292,7 @@ impl Opts {
             host: self.host,
             port: self.port,
             conn: self.conn,
+            cold_after_s: self.cold_after,
         };
         c.streams = StreamOptions {
             framing: FramingConfig {

@@ -73,6 +73,9 @@ pub struct ConnOptions {
     pub port: Option<u16>,
     /// Show this connection in full.
     pub conn: Option<u64>,
+    /// A UDP flow with no packet for this long is kept packed (memory only: results do
+    /// not change; 0 packs at every packet, which tests use to exercise the packed form).
+    pub cold_after_s: f64,
 }
 
 impl Default for ConnOptions {
@@ -86,6 +89,7 @@ impl Default for ConnOptions {
             host: None,
             port: None,
             conn: None,
+            cold_after_s: 1.0,
         }
     }
 }

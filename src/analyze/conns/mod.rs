@@ -27,11 +27,15 @@
 //! connection stays in memory), and only the first `--limit` rows the terminal views need
 //! are kept.
 //!
-//! Submodules: [`table`] (flow table, deadlines), `entry` (the report entry), [`zeek`]
-//! (Zeek's state machine, history and conn_state), [`handshake`], [`teardown`],
-//! [`anomalies`], [`ports`] (Zeek's likely server ports).
+//! UDP flows that only wait out their idle timeout are kept packed (`cold`, about 40
+//! bytes instead of a 256-byte allocation) and unpacked when they are touched again.
+//!
+//! Submodules: [`table`] (flow table, deadlines), `cold` (packed UDP flows), `entry` (the
+//! report entry), [`zeek`] (Zeek's state machine, history and conn_state), [`handshake`],
+//! [`teardown`], [`anomalies`], [`ports`] (Zeek's likely server ports).
 
 pub mod anomalies;
+mod cold;
 mod entry;
 pub mod events;
 pub mod handshake;
@@ -313,7 +317,7 @@ impl ConnTracker {
         };
         Ok(ConnTracker {
             limits,
-            table: Table::default(),
+            table: Table::with_cooling(secs_to_ns(opts.cold_after_s), limits.udp_idle),
             next_id: 1,
             now: i64::MIN,
             emit: false,
@@ -363,9 +367,10 @@ impl ConnTracker {
     /// Finalizes every connection whose deadline is at or before `now`.
     fn expire(&mut self, now: i64, out: &mut Vec<u64>) {
         while let Some(idx) = self.table.earliest(now) {
-            let why = match self.table.conn_mut(idx) {
-                Some(c) if c.closed_at.is_some() => Finalized::Closed,
-                _ => Finalized::Idle,
+            let why = if self.table.is_closed(idx) {
+                Finalized::Closed
+            } else {
+                Finalized::Idle
             };
             self.finalize(idx, why, Some(out));
         }
@@ -472,7 +477,7 @@ impl Analyzer for ConnTracker {
                 .table
                 .indices()
                 .into_iter()
-                .filter_map(|i| self.table.conn_mut(i).map(|c| (c.id, i)))
+                .filter_map(|i| self.table.id_of(i).map(|id| (id, i)))
                 .collect();
             rest.sort_unstable_by(|a, b| b.cmp(a));
             self.end_queue = Some(rest);
@@ -515,6 +520,7 @@ impl ConnTracker {
             self.now = pkt.ts_ns;
         }
         let now = self.now;
+        self.table.cool(now);
         self.expire(now, &mut ctx.finalized);
 
         let (key, src_lo) = FlowKey::new(proto, sip, sport, dip, dport);
@@ -646,7 +652,7 @@ impl ConnTracker {
             .table
             .indices()
             .into_iter()
-            .filter_map(|i| self.table.conn_mut(i).map(|c| (c.id, i)))
+            .filter_map(|i| self.table.id_of(i).map(|id| (id, i)))
             .collect();
         rest.sort_unstable();
         for (_, idx) in rest {

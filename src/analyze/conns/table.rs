@@ -1,17 +1,27 @@
 //! The flow table: connections by direction-independent 5-tuple (FxHash over a table of
 //! 4-byte slab indices: the key is compared in the connection itself, which the caller
-//! reads next anyway; a table holding the 37-byte keys cost about 100 bytes per
-//! connection at its load factor), a slab of boxed connection states, and a lazy min-heap of deadlines (idle timeout, or linger
-//! after a close) that finds both the connections to finalize and the one to evict when
-//! the table is full.
+//! reads next anyway; a table holding the keys cost about 100 bytes per connection at its
+//! load factor), a slab of connection states (boxed, or packed when cold), and a lazy
+//! min-heap of 12-byte deadline entries (idle timeout, or linger after a close) that finds
+//! both the connections to finalize and the one to evict when the table is full.
 //!
-//! Heap invariant: every live connection has exactly one *live* heap entry, whose key is
-//! `Conn::heap_key` and is never later than the connection's real deadline (deadlines
-//! grow with every packet; when one shrinks, on a close, a new live entry is pushed).
-//! Other entries are stale and dropped when popped. So the first live entry popped whose
-//! key equals its connection's deadline is the connection with the earliest deadline.
+//! Heap invariant: every live connection has at least one *live* heap entry, one naming
+//! its slot whose key is `Conn::heap_key`, which is never later than the connection's
+//! real deadline (deadlines grow with every packet; when one shrinks, on a close, a new
+//! live entry is pushed). Other entries are stale and dropped when popped. So the first
+//! live entry popped whose key equals its connection's deadline is the connection with
+//! the earliest deadline. (An entry left by an earlier connection in a reused slot can
+//! look live only when its key equals the new connection's `heap_key`; it then says
+//! exactly what the new connection's own entry says, so no generation count is kept.)
 //! The heap is rebuilt from the live connections whenever it holds more than twice as
 //! many entries as there are connections, so it stays O(tracked connections).
+//!
+//! Cold flows: a UDP flow with no packet for `cold_after` of capture time is packed into
+//! a small record (see [`super::cold`]) by a sweep that runs once per `cold_after` of
+//! capture time, and unpacked as soon as anything asks for it (`conn_mut`, `remove`), so
+//! callers only ever see [`Conn`]s. The sweep is what keeps memory near 80 bytes (record,
+//! slot, heap entry, table entry) per flow that merely waits out the 60-second UDP
+//! timeout, where a boxed connection took about 330.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -22,37 +32,60 @@ use std::hash::BuildHasher;
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 
-use super::Conn;
+use super::cold;
+use super::{Conn, Proto};
 
 /// A 5-tuple with its two endpoints in canonical order, so both directions of a flow
-/// map to the same key. IPv4 addresses are stored v4-mapped.
+/// map to the same key. IPv4 addresses are stored v4-mapped, as integers: building,
+/// comparing and hashing the key is most of a lookup, and integers make each a few
+/// instructions. (The key used to be byte arrays, 37 bytes at alignment 1, when the
+/// flow table held a copy of every key; it now lives only in the connection and in the
+/// last-key cache, and the 11 bytes more are not worth byte-wise work per packet.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FlowKey {
-    lo: ([u8; 16], u16),
-    hi: ([u8; 16], u16),
+    lo: u128,
+    hi: u128,
+    lo_port: u16,
+    hi_port: u16,
     proto: u8,
 }
 
-/// Bytes rather than `u128` keep the key at 37 bytes (alignment 1) instead of 80: the
-/// flow table holds one per live connection.
-fn bytes(ip: IpAddr) -> [u8; 16] {
+/// The address as an integer whose order is the order of its bytes.
+#[inline(always)]
+fn int(ip: IpAddr) -> u128 {
     match ip {
-        IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
-        IpAddr::V6(a) => a.octets(),
+        IpAddr::V4(a) => 0xffff_0000_0000 | u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
     }
 }
 
 impl FlowKey {
     /// The key of a packet from `src` to `dst`, and whether the source is the key's
-    /// low endpoint.
+    /// low endpoint. (Always inlined: on the per-packet path it is most of the lookup,
+    /// and with the packed-flow callers the compiler stopped inlining it there.)
+    #[inline(always)]
     pub fn new(proto: u8, src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> (FlowKey, bool) {
-        let a = (bytes(src), sport);
-        let b = (bytes(dst), dport);
-        // Ordered as integers: one compare, where comparing the byte arrays was a sixth of
-        // the tracker's per-packet cost. Big-endian keeps the order of the bytes.
-        let a_lo = (u128::from_be_bytes(a.0), sport) <= (u128::from_be_bytes(b.0), dport);
-        let (lo, hi) = if a_lo { (a, b) } else { (b, a) };
-        (FlowKey { lo, hi, proto }, a_lo)
+        let a = int(src);
+        let b = int(dst);
+        let a_lo = (a, sport) <= (b, dport);
+        let key = if a_lo {
+            FlowKey {
+                lo: a,
+                hi: b,
+                lo_port: sport,
+                hi_port: dport,
+                proto,
+            }
+        } else {
+            FlowKey {
+                lo: b,
+                hi: a,
+                lo_port: dport,
+                hi_port: sport,
+                proto,
+            }
+        };
+        (key, a_lo)
     }
 }
 
@@ -60,9 +93,129 @@ fn hash(key: &FlowKey) -> u64 {
     FxBuildHasher.hash_one(key)
 }
 
+/// A slab slot: free, a connection, or a cold flow's packed record in the smallest of a
+/// few fixed sizes (thin boxes keep a slot at 16 bytes where a `Box<[u8]>` would take 24;
+/// the record is self-delimiting, so the zeros after it are never read).
+enum Slot {
+    Free,
+    Hot(Box<Conn>),
+    C40(Box<[u8; 40]>),
+    C48(Box<[u8; 48]>),
+    C56(Box<[u8; 56]>),
+    C64(Box<[u8; 64]>),
+    C80(Box<[u8; 80]>),
+    C96(Box<[u8; 96]>),
+    C128(Box<[u8; 128]>),
+    C256(Box<[u8; cold::MAX_LEN]>),
+}
+
+/// Boxes `rec` in the smallest slot that holds it (None if none does).
+fn cold_slot(rec: &[u8]) -> Option<Slot> {
+    fn boxed<const N: usize>(rec: &[u8]) -> Box<[u8; N]> {
+        let mut b = Box::new([0u8; N]);
+        b[..rec.len()].copy_from_slice(rec);
+        b
+    }
+    Some(match rec.len() {
+        0..=40 => Slot::C40(boxed(rec)),
+        41..=48 => Slot::C48(boxed(rec)),
+        49..=56 => Slot::C56(boxed(rec)),
+        57..=64 => Slot::C64(boxed(rec)),
+        65..=80 => Slot::C80(boxed(rec)),
+        81..=96 => Slot::C96(boxed(rec)),
+        97..=128 => Slot::C128(boxed(rec)),
+        129..=cold::MAX_LEN => Slot::C256(boxed(rec)),
+        _ => return None,
+    })
+}
+
+impl Slot {
+    /// The packed record of a cold slot.
+    fn record(&self) -> Option<&[u8]> {
+        Some(match self {
+            Slot::Free | Slot::Hot(_) => return None,
+            Slot::C40(b) => &b[..],
+            Slot::C48(b) => &b[..],
+            Slot::C56(b) => &b[..],
+            Slot::C64(b) => &b[..],
+            Slot::C80(b) => &b[..],
+            Slot::C96(b) => &b[..],
+            Slot::C128(b) => &b[..],
+            Slot::C256(b) => &b[..],
+        })
+    }
+
+    fn is_free(&self) -> bool {
+        matches!(self, Slot::Free)
+    }
+}
+
+/// Whether the connection at slab index `i` has key `key`.
+#[inline]
+fn has_key(slab: &[Slot], i: u32, key: &FlowKey) -> bool {
+    match slab.get(i as usize) {
+        Some(Slot::Hot(c)) => c.key == *key,
+        Some(cold) => cold.record().is_some_and(|r| cold::key(r) == *key),
+        None => false,
+    }
+}
+
 /// The key of the connection at slab index `i`.
-fn key_of(slab: &[Option<Box<Conn>>], i: u32) -> Option<&FlowKey> {
-    slab.get(i as usize)?.as_deref().map(|c| &c.key)
+fn key_of(slab: &[Slot], i: u32) -> Option<FlowKey> {
+    match slab.get(i as usize)? {
+        Slot::Free => None,
+        Slot::Hot(c) => Some(c.key),
+        cold => cold.record().map(cold::key),
+    }
+}
+
+/// When and how flows are packed (see the module docs).
+struct Cooling {
+    /// Capture time without a packet after which a UDP flow is packed (`i64::MAX`: never).
+    after: i64,
+    /// The UDP idle timeout (the packed form leaves out the usual deadline).
+    udp_idle: i64,
+    /// Capture time the packed records' times are relative to (the first `now` seen).
+    base: Option<i64>,
+    next_sweep: i64,
+    /// Scratch space for packing.
+    buf: Vec<u8>,
+}
+
+impl Default for Cooling {
+    fn default() -> Self {
+        Cooling {
+            after: i64::MAX,
+            udp_idle: 0,
+            base: None,
+            next_sweep: i64::MAX,
+            buf: Vec::new(),
+        }
+    }
+}
+
+/// A heap entry: a deadline and a slab index in 12 bytes (an `(i64, u32)` tuple pads
+/// to 16; the heap holds one entry per live connection). The deadline is split so the
+/// derived order, field by field, is the order of the `i64`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Due {
+    hi: i32,
+    lo: u32,
+    idx: u32,
+}
+
+impl Due {
+    fn new(deadline: i64, idx: u32) -> Due {
+        Due {
+            hi: (deadline >> 32) as i32,
+            lo: deadline as u32,
+            idx,
+        }
+    }
+
+    fn deadline(&self) -> i64 {
+        (i64::from(self.hi) << 32) | i64::from(self.lo)
+    }
 }
 
 /// The flow table.
@@ -70,19 +223,125 @@ fn key_of(slab: &[Option<Box<Conn>>], i: u32) -> Option<&FlowKey> {
 pub struct Table {
     /// Slab index of the connection each key maps to (compared through the slab).
     map: HashTable<u32>,
-    slab: Vec<Option<Box<Conn>>>,
+    slab: Vec<Slot>,
     /// Generation of each slab slot, bumped when a slot is freed.
-    gens: Vec<u32>,
     free: Vec<u32>,
-    heap: BinaryHeap<Reverse<(i64, u32, u32)>>,
+    heap: BinaryHeap<Reverse<Due>>,
     len: usize,
     /// The last key looked up and its slot: bulk transfers send runs of packets on one
     /// flow, and comparing 37 bytes is cheaper than hashing them. Cleared whenever the map
     /// changes.
     last: Option<(FlowKey, u32)>,
+    cooling: Cooling,
 }
 
 impl Table {
+    /// A table that packs UDP flows idle for `cold_after` ns of capture time (`i64::MAX`:
+    /// never); `udp_idle` = the UDP idle timeout in ns.
+    pub fn with_cooling(cold_after: i64, udp_idle: i64) -> Table {
+        Table {
+            cooling: Cooling {
+                after: cold_after.max(0),
+                udp_idle,
+                next_sweep: i64::MIN,
+                ..Cooling::default()
+            },
+            ..Table::default()
+        }
+    }
+
+    /// Call with the capture time of every packet (before looking flows up): packs the
+    /// flows that went cold, once per `cold_after` of capture time.
+    #[inline]
+    pub fn cool(&mut self, now: i64) {
+        if now >= self.cooling.next_sweep {
+            self.sweep(now);
+        }
+    }
+
+    #[inline(never)]
+    fn sweep(&mut self, now: i64) {
+        let cl = &mut self.cooling;
+        if cl.after == i64::MAX {
+            cl.next_sweep = i64::MAX;
+            return;
+        }
+        cl.next_sweep = now.saturating_add(cl.after.max(1));
+        let base = *cl.base.get_or_insert(now);
+        let before = now.saturating_sub(cl.after);
+        for slot in &mut self.slab {
+            let Slot::Hot(c) = slot else {
+                continue;
+            };
+            if c.last_ts >= before || !matches!(c.proto, Proto::Udp(_)) {
+                continue;
+            }
+            if cold::pack(c, base, cl.udp_idle, &mut cl.buf) {
+                if let Some(packed) = cold_slot(&cl.buf) {
+                    *slot = packed;
+                }
+            }
+        }
+    }
+
+    /// Unpacks slot `idx` if it is cold.
+    fn warm(&mut self, idx: u32) -> Option<&mut Conn> {
+        let slot = self.slab.get_mut(idx as usize)?;
+        if let Some(rec) = slot.record() {
+            let cl = &self.cooling;
+            let c = cold::unpack(rec, cl.base.unwrap_or(0), cl.udp_idle);
+            *slot = Slot::Hot(Box::new(c));
+        }
+        match slot {
+            Slot::Hot(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Sets the heap key of connection `idx` to its deadline, and returns both as they
+    /// were; a cold flow is unpacked for it and packed again.
+    fn rearm(&mut self, idx: u32) -> Option<(i64, i64)> {
+        let cl = &mut self.cooling;
+        let slot = self.slab.get_mut(idx as usize)?;
+        match slot {
+            Slot::Free => None,
+            Slot::Hot(c) => {
+                let was = (c.heap_key, c.deadline);
+                c.heap_key = c.deadline;
+                Some(was)
+            }
+            cold => {
+                let base = cl.base.unwrap_or(0);
+                let mut c = cold::unpack(cold.record()?, base, cl.udp_idle);
+                let was = (c.heap_key, c.deadline);
+                c.heap_key = c.deadline;
+                *cold = if cold::pack(&c, base, cl.udp_idle, &mut cl.buf) {
+                    cold_slot(&cl.buf)
+                } else {
+                    None
+                }
+                .unwrap_or_else(|| Slot::Hot(Box::new(c)));
+                Some(was)
+            }
+        }
+    }
+
+    /// (heap key, deadline) of connection `idx`.
+    fn times(&self, idx: u32) -> Option<(i64, i64)> {
+        match self.slab.get(idx as usize)? {
+            Slot::Free => None,
+            Slot::Hot(c) => Some((c.heap_key, c.deadline)),
+            cold => {
+                let cl = &self.cooling;
+                Some(cold::times(
+                    cold.record()?,
+                    cl.base.unwrap_or(0),
+                    cl.udp_idle,
+                ))
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
@@ -98,15 +357,21 @@ impl Table {
             }
         }
         let slab = &self.slab;
-        let idx = *self
-            .map
-            .find(hash(key), |&i| key_of(slab, i) == Some(key))?;
+        let idx = *self.map.find(hash(key), |&i| has_key(slab, i, key))?;
         self.last = Some((*key, idx));
         Some(idx)
     }
 
+    /// The connection at `idx` (unpacked first if it was cold).
+    #[inline]
     pub fn conn_mut(&mut self, idx: u32) -> Option<&mut Conn> {
-        self.slab.get_mut(idx as usize)?.as_deref_mut()
+        if !matches!(self.slab.get(idx as usize)?, Slot::Hot(_)) {
+            return self.warm(idx);
+        }
+        match self.slab.get_mut(idx as usize)? {
+            Slot::Hot(c) => Some(c),
+            _ => None,
+        }
     }
 
     /// Inserts a connection (its `deadline` set) and returns its index.
@@ -114,27 +379,25 @@ impl Table {
         let idx = match self.free.pop() {
             Some(i) => i,
             None => {
-                self.slab.push(None);
-                self.gens.push(0);
+                self.slab.push(Slot::Free);
                 (self.slab.len() - 1) as u32
             }
         };
         conn.heap_key = conn.deadline;
-        let gen = self.gens[idx as usize];
-        self.heap.push(Reverse((conn.deadline, idx, gen)));
-        self.slab[idx as usize] = Some(conn);
+        self.heap.push(Reverse(Due::new(conn.deadline, idx)));
+        self.slab[idx as usize] = Slot::Hot(conn);
         // A key already mapped (a new connection on a tuple whose old one still lingers)
         // now maps to the new connection.
         let h = hash(&key);
         let slab = &self.slab;
         let old = self
             .map
-            .find_mut(h, |&i| i != idx && key_of(slab, i) == Some(&key));
+            .find_mut(h, |&i| i != idx && has_key(slab, i, &key));
         match old {
             Some(slot) => *slot = idx,
             None => {
                 self.map
-                    .insert_unique(h, idx, |&i| key_of(slab, i).map_or(0, hash));
+                    .insert_unique(h, idx, |&i| key_of(slab, i).map_or(0, |k| hash(&k)));
             }
         }
         self.last = None;
@@ -151,10 +414,9 @@ impl Table {
             return;
         }
         let mut live = Vec::with_capacity(self.len);
-        for (i, slot) in self.slab.iter_mut().enumerate() {
-            if let Some(c) = slot.as_deref_mut() {
-                c.heap_key = c.deadline;
-                live.push(Reverse((c.deadline, i as u32, self.gens[i])));
+        for i in 0..self.slab.len() as u32 {
+            if let Some((_, deadline)) = self.rearm(i) {
+                live.push(Reverse(Due::new(deadline, i)));
             }
         }
         self.heap = BinaryHeap::from(live);
@@ -162,24 +424,32 @@ impl Table {
 
     /// Call after changing a connection's `deadline`.
     pub fn deadline_changed(&mut self, idx: u32) {
-        let gen = self.gens[idx as usize];
-        if let Some(c) = self.slab[idx as usize].as_deref_mut() {
+        if let Some(Slot::Hot(c)) = self.slab.get_mut(idx as usize) {
             if c.deadline < c.heap_key {
                 c.heap_key = c.deadline;
-                self.heap.push(Reverse((c.deadline, idx, gen)));
+                self.heap.push(Reverse(Due::new(c.deadline, idx)));
             }
         }
         self.compact();
     }
 
-    /// Removes and returns a connection.
-    pub fn remove(&mut self, idx: u32) -> Option<Box<Conn>> {
-        let c = self.slab.get_mut(idx as usize)?.take()?;
+    /// Removes and returns a connection (a cold flow is unpacked onto the stack, not
+    /// into a new allocation).
+    pub fn remove(&mut self, idx: u32) -> Option<Conn> {
+        let slot = self.slab.get_mut(idx as usize)?;
+        let c = match std::mem::replace(slot, Slot::Free) {
+            Slot::Free => return None,
+            Slot::Hot(c) => *c,
+            cold => {
+                let cl = &self.cooling;
+                let rec = cold.record()?;
+                cold::unpack(rec, cl.base.unwrap_or(0), cl.udp_idle)
+            }
+        };
         self.last = None;
         if let Ok(entry) = self.map.find_entry(hash(&c.key), |&i| i == idx) {
             entry.remove();
         }
-        self.gens[idx as usize] = self.gens[idx as usize].wrapping_add(1);
         self.free.push(idx);
         self.len -= 1;
         Some(c)
@@ -192,7 +462,7 @@ impl Table {
     pub fn earliest(&mut self, until: i64) -> Option<u32> {
         // Called for every packet; nearly always nothing is due.
         match self.heap.peek() {
-            Some(&Reverse((key, _, _))) if key <= until => self.earliest_due(until),
+            Some(Reverse(due)) if due.deadline() <= until => self.earliest_due(until),
             _ => None,
         }
     }
@@ -200,28 +470,26 @@ impl Table {
     #[inline(never)]
     fn earliest_due(&mut self, until: i64) -> Option<u32> {
         loop {
-            let &Reverse((key, idx, gen)) = self.heap.peek()?;
+            let &Reverse(due) = self.heap.peek()?;
+            let (key, idx) = (due.deadline(), due.idx);
             if key > until {
                 return None;
             }
             self.heap.pop();
-            if self.gens[idx as usize] != gen {
-                continue;
-            }
-            let Some(c) = self.slab[idx as usize].as_deref_mut() else {
+            let Some((heap_key, deadline)) = self.times(idx) else {
                 continue;
             };
-            if c.heap_key != key {
+            if heap_key != key {
                 continue;
             }
-            if c.deadline > key {
-                c.heap_key = c.deadline;
-                self.heap.push(Reverse((c.deadline, idx, gen)));
+            if deadline > key {
+                self.rearm(idx);
+                self.heap.push(Reverse(Due::new(deadline, idx)));
                 continue;
             }
             // Live and exact: the earliest deadline. Put the entry back; the caller
             // removes the connection (which retires the entry) or keeps it.
-            self.heap.push(Reverse((key, idx, gen)));
+            self.heap.push(Reverse(due));
             return Some(idx);
         }
     }
@@ -231,10 +499,29 @@ impl Table {
         self.heap.len()
     }
 
+    /// Whether connection `idx` was closed (read without unpacking a cold flow).
+    pub fn is_closed(&self, idx: u32) -> bool {
+        match self.slab.get(idx as usize) {
+            Some(Slot::Hot(c)) => c.closed_at.is_some(),
+            Some(cold) => cold.record().is_some_and(cold::closed),
+            None => false,
+        }
+    }
+
+    /// The id of connection `idx`, read without unpacking a cold flow (finishing reads
+    /// every id first: unpacking them all at once would be the run's peak memory).
+    pub fn id_of(&self, idx: u32) -> Option<u64> {
+        match self.slab.get(idx as usize)? {
+            Slot::Free => None,
+            Slot::Hot(c) => Some(c.id),
+            cold => cold.record().map(cold::id),
+        }
+    }
+
     /// Indices of every connection, in slab order.
     pub fn indices(&self) -> Vec<u32> {
         (0..self.slab.len() as u32)
-            .filter(|&i| self.slab[i as usize].is_some())
+            .filter(|&i| !self.slab[i as usize].is_free())
             .collect()
     }
 }

@@ -1,6 +1,8 @@
 //! Zeek's view of a UDP flow: `D`/`d` history letters, payload byte counts from the UDP
 //! length field, and `conn_state` from which sides sent anything.
 
+use crate::analyze::conns::cold::{put_uv, Reader};
+
 /// Zeek's view of one UDP flow (`UDPAnalyzer`, `UDPSessionAdapter`).
 ///
 /// 24 bytes with no heap allocation: a capture can hold tens of thousands of UDP flows
@@ -83,6 +85,73 @@ impl ZeekUdp {
         }
     }
 }
+
+/// Every history a UDP flow can have (`^` only first, `D` and `d` at most once each):
+/// the packed form stores the index.
+const HISTORIES: [&[u8]; 10] = [
+    b"", b"D", b"d", b"Dd", b"dD", b"^", b"^D", b"^d", b"^Dd", b"^dD",
+];
+
+/// The packed form of a [`ZeekUdp`] for a cold flow (see `conns::cold`): one byte of
+/// orig, active sides and history (`hist_seen` follows from the letters), then the byte
+/// counts when they differ from the payload counts.
+impl ZeekUdp {
+    /// Writes the state; false if it has a history no flow can have. The byte counts are
+    /// left out when they equal `payload` (the usual case: both sum the UDP length field
+    /// minus 8).
+    pub(in crate::analyze::conns) fn pack(&self, payload: &[u64; 2], out: &mut Vec<u8>) -> bool {
+        let letters = &self.history[..usize::from(self.hist_len).min(3)];
+        let Some(code) = HISTORIES.iter().position(|h| *h == letters) else {
+            return false;
+        };
+        if self.hist_seen != seen(letters) {
+            return false;
+        }
+        let same = self.bytes == *payload;
+        out.push(
+            self.orig & 1
+                | u8::from(self.active[0]) << 1
+                | u8::from(self.active[1]) << 2
+                | u8::from(same) << 3
+                | (code as u8) << 4,
+        );
+        if !same {
+            put_uv(out, self.bytes[0]);
+            put_uv(out, self.bytes[1]);
+        }
+        self.orig <= 1
+    }
+
+    /// Reads what [`ZeekUdp::pack`] wrote.
+    pub(in crate::analyze::conns) fn unpack(r: &mut Reader<'_>, payload: &[u64; 2]) -> Self {
+        let flags = r.byte();
+        let bytes = if flags & 8 != 0 {
+            *payload
+        } else {
+            [r.uv(), r.uv()]
+        };
+        let letters = HISTORIES
+            .get(usize::from(flags >> 4))
+            .copied()
+            .unwrap_or_default();
+        let mut history = [0; 3];
+        history[..letters.len()].copy_from_slice(letters);
+        ZeekUdp {
+            bytes,
+            orig: flags & 1,
+            active: [flags & 2 != 0, flags & 4 != 0],
+            hist_seen: seen(letters),
+            history,
+            hist_len: letters.len() as u8,
+        }
+    }
+}
+
+/// `hist_seen` for a history: bit 0 for `D`, bit 1 for `d`.
+fn seen(letters: &[u8]) -> u8 {
+    u8::from(letters.contains(&b'D')) | u8::from(letters.contains(&b'd')) << 1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
