@@ -15,6 +15,7 @@ pub mod events;
 pub mod extract;
 pub mod html;
 pub mod json;
+pub mod json_out;
 pub mod keyed_file;
 pub mod l2;
 pub mod l2_view;

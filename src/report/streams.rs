@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::json::Spill;
+use super::json_out::WriteJson;
 use super::keyed_file::KeyedFile;
 
 fn is_false(b: &bool) -> bool {
@@ -392,6 +393,13 @@ impl EntryStore {
     /// Stores `value` under `key` (entries read back in key order, then insertion order).
     pub fn push<T: Serialize>(&mut self, key: u64, value: &T) -> io::Result<()> {
         self.file.push(key, value)?;
+        self.pushed += 1;
+        Ok(())
+    }
+
+    /// [`push`](Self::push) through the entry's hand-written JSON writer (same bytes).
+    pub fn push_json<T: WriteJson>(&mut self, key: u64, value: &T) -> io::Result<()> {
+        self.file.push_json(key, value)?;
         self.pushed += 1;
         Ok(())
     }

@@ -419,7 +419,7 @@ impl StreamAnalyzer {
                     max_len: d.max_len,
                 };
                 if let Some(s) = self.udp_store.as_mut() {
-                    if let Err(e) = s.push(key, &e) {
+                    if let Err(e) = s.push_json(key, &e) {
                         self.error.get_or_insert(e);
                     }
                 }
@@ -517,7 +517,7 @@ impl StreamAnalyzer {
                 self.opts.max_list,
             );
             if let Some(s) = self.store.as_mut() {
-                if let Err(e) = s.push(key, &entry) {
+                if let Err(e) = s.push_json(key, &entry) {
                     self.error.get_or_insert(e);
                 }
             }
