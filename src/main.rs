@@ -120,3 +120,25 @@ fn list_interfaces(json: bool) -> ExitCode {
         _ => ExitCode::SUCCESS,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The option index is a bare number (see `MI_OPTION_PURGE_DELAY`): if a libmimalloc-sys
+    /// update shifts the enum, index 15 stops being the purge delay, whose v3 default of
+    /// 1000 ms no other option has, and this fails instead of netlens quietly setting
+    /// something else.
+    #[test]
+    fn option_15_is_the_purge_delay() {
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+            return;
+        }
+        // SAFETY: reads and writes of mimalloc's option table.
+        unsafe {
+            assert_eq!(libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY), 1000);
+            set_purge_delay();
+            assert_eq!(libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY), 10);
+        }
+    }
+}
