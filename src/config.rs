@@ -89,7 +89,7 @@ impl Default for ConnOptions {
             host: None,
             port: None,
             conn: None,
-            cold_after_s: 1.0,
+            cold_after_s: 0.1,
         }
     }
 }

@@ -713,12 +713,12 @@ mod size_tests {
 
     fn conn(port: u16, deadline: i64) -> (FlowKey, Box<Conn>) {
         let ip = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
-        let (key, _) = FlowKey::new(17, ip, port, ip, 53);
+        let (key, slot0_lo) = FlowKey::new(17, ip, port, ip, 53);
         let c = Conn {
             id: u64::from(port),
             key,
             addr: [(ip, port), (ip, 53)],
-            slot0_lo: true,
+            slot0_lo,
             first_frame: 1,
             last_frame: 1,
             first_ts: 0,
@@ -763,5 +763,52 @@ mod size_tests {
         t.deadline_changed(idx);
         let next = t.earliest(i64::MAX).unwrap();
         assert_eq!(t.conn_mut(next).unwrap().id, 3);
+    }
+
+    #[test]
+    fn the_sweep_packs_idle_flows_and_its_list_stays_bounded() {
+        const MS: i64 = 1_000_000;
+        let mut t = table::Table::with_cooling(100 * MS, 60_000 * MS);
+        t.cool(0);
+        // Churn: all but every 100th flow is removed once the next one is in, so two
+        // slots are reused over and over and one of them always holds a recent flow when
+        // the sweep runs: a list without deduplication would grow by one entry per insert.
+        let mut prev = None;
+        for p in 0..10_000u16 {
+            let now = i64::from(p) * MS / 10;
+            t.cool(now);
+            let (k, mut c) = conn(p, now + 60_000 * MS);
+            (c.first_ts, c.last_ts) = (now, now);
+            let idx = t.insert(k, c);
+            if let Some(old) = prev.take() {
+                t.remove(old);
+            }
+            if p % 100 != 0 {
+                prev = Some(idx);
+            }
+            // At most the table plus the inserts since the last sweep (1,000 a sweep).
+            let (listed, _) = t.cooling_counts();
+            assert!(listed <= t.len() + 1_000, "{listed} at {p}");
+        }
+        t.remove(prev.unwrap());
+        assert_eq!(t.len(), 100);
+        // Right after a sweep, stale entries and duplicates are gone.
+        t.cool(1_000 * MS);
+        let (listed, _) = t.cooling_counts();
+        assert!(listed <= t.len(), "{listed}");
+        // A sweep 0.1 s after the last packet packs every flow; nothing stays listed.
+        t.cool(2_000 * MS);
+        assert_eq!(t.cooling_counts(), (0, 100));
+        // A packed flow asked for is unpacked and listed again; the next sweep within
+        // 0.1 s of its packet keeps it hot, a later one packs it.
+        let (k, _) = conn(500, 0);
+        let idx = t.get(&k).unwrap();
+        t.conn_mut(idx).unwrap().last_ts = 2_050 * MS;
+        assert_eq!(t.cooling_counts(), (1, 99));
+        t.cool(2_100 * MS);
+        assert_eq!(t.cooling_counts(), (1, 99));
+        t.cool(2_200 * MS);
+        assert_eq!(t.cooling_counts(), (0, 100));
+        assert_eq!(t.conn_mut(idx).unwrap().id, 500);
     }
 }
