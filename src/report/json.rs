@@ -13,6 +13,7 @@ use std::io::{self, BufRead, Seek, SeekFrom, Write};
 use serde::Serialize;
 
 use super::entry_file::SEP;
+use super::json_out::WriteJson;
 use super::keyed_file::KeyedFile;
 use super::Report;
 
@@ -40,9 +41,21 @@ impl Spill {
     /// equal keys in push order).
     pub fn push_keyed<T: Serialize>(&mut self, key: u64, value: &T) -> io::Result<()> {
         self.file.push(key, value)?;
+        self.pushed_keyed();
+        Ok(())
+    }
+
+    /// [`push_keyed`](Self::push_keyed) through the entry's hand-written JSON writer (same
+    /// bytes, see `json_out`).
+    pub fn push_keyed_json<T: WriteJson>(&mut self, key: u64, value: &T) -> io::Result<()> {
+        self.file.push_json(key, value)?;
+        self.pushed_keyed();
+        Ok(())
+    }
+
+    fn pushed_keyed(&mut self) {
         self.count += 1;
         self.keyed = true;
-        Ok(())
     }
 
     /// A keyed spill over another store's file of `count` entries, handed over without

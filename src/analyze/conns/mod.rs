@@ -243,7 +243,7 @@ impl Sink {
             self.view_rows(c, &e, capped);
         }
         if let Some(sp) = self.spill.as_mut() {
-            if let Err(err) = sp.push_keyed(e.id, &e) {
+            if let Err(err) = sp.push_keyed_json(e.id, &e) {
                 if self.spill_error.is_none() {
                     self.spill_error = Some(err);
                 }
