@@ -4,7 +4,7 @@
 //!
 //! Pure functions of a [`Conn`]; called once per connection, when it is finalized.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::handshake::StepRec;
 use super::teardown::StepKind;
@@ -17,10 +17,7 @@ use crate::report::conns::{
 use crate::report::TcpOptionsEntry;
 
 pub(super) fn endpoint(a: (IpAddr, u16)) -> String {
-    match a.0 {
-        IpAddr::V4(ip) => format!("{ip}:{}", a.1),
-        IpAddr::V6(ip) => format!("[{ip}]:{}", a.1),
-    }
+    crate::report::endpoint_string(&SocketAddr::new(a.0, a.1))
 }
 
 fn dir_name(slot: usize, orig: usize) -> &'static str {

@@ -193,7 +193,13 @@ struct Sink {
 }
 
 fn count(map: &mut BTreeMap<String, u64>, k: &str) {
-    *map.entry(k.to_string()).or_insert(0) += 1;
+    // The key is allocated only the first time it is seen.
+    match map.get_mut(k) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(k.to_string(), 1);
+        }
+    }
 }
 
 fn add_stats(s: &mut ConnStats, e: &ConnEntry, capped: bool) {

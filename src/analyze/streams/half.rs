@@ -15,6 +15,7 @@ use crate::analyze::messages::{MessageMapper, SegmentFacts};
 use crate::analyze::seq::SeqUnwrapper;
 use crate::analyze::Dir;
 use crate::dissect::Tcp;
+use crate::report::endpoint_string;
 use crate::report::streams::{
     ConflictEntry, FinEntry, GapEntry, GapTotals, ListsCut, ReassemblyStats, StreamEntry,
 };
@@ -662,8 +663,8 @@ impl Half {
         StreamEntry {
             conn: id,
             dir: dir.name().into(),
-            orig: orig.to_string(),
-            resp: resp.to_string(),
+            orig: endpoint_string(orig),
+            resp: endpoint_string(resp),
             bytes: self.bytes,
             stream_len: self.next,
             first_frame: self.first_frame,

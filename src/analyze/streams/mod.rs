@@ -43,7 +43,7 @@ use super::{Analyzer, Ctx, Dir};
 use crate::dissect::{Packet, Tcp, Udp};
 use crate::report::ndjson::Event;
 use crate::report::streams::{DatagramEntry, EntryStore, UdpFlowEntry};
-use crate::report::{Report, Warning};
+use crate::report::{endpoint_string, Report, Warning};
 
 /// Bookkeeping charged per buffered out-of-order piece (map node, piece, segment state).
 pub const PIECE_COST: usize = 64;
@@ -397,9 +397,9 @@ impl StreamAnalyzer {
         if let Some(conn) = self.conns.remove(&id) {
             self.finish_conn(id, *conn);
         }
-        if let Some(flow) = self.udp.remove(&id) {
+        if let Some(mut flow) = self.udp.remove(&id) {
             for dir in [Dir::Orig, Dir::Resp] {
-                let d = &flow.dirs[dir.index()];
+                let d = &mut flow.dirs[dir.index()];
                 if d.total == 0 {
                     continue;
                 }
@@ -409,10 +409,10 @@ impl StreamAnalyzer {
                 }
                 let e = UdpFlowEntry {
                     flow: id,
-                    orig: flow.orig.to_string(),
-                    resp: flow.resp.to_string(),
+                    orig: endpoint_string(&flow.orig),
+                    resp: endpoint_string(&flow.resp),
                     dir: dir.name().into(),
-                    datagrams: d.datagrams.clone(),
+                    datagrams: std::mem::take(&mut d.datagrams),
                     datagrams_total: d.total,
                     bytes: d.bytes,
                     fragmented: d.fragmented,
