@@ -1,0 +1,420 @@
+//! Hand-written JSON for the report entries that dominate a run's output: stream
+//! directions (their segment lists are most of a large report), UDP flows and
+//! connections.
+//!
+//! Why: through serde derive and `serde_json`, every field name of every segment went
+//! through the string escaper and every value through a dynamic `Write`; on the 1 GB
+//! benchmark capture (1.7 million segments, 160 MB of stream entries) that was about a
+//! sixth of an `--all --json` run. Here field names are byte literals and numbers are
+//! formatted with `itoa` straight into a byte buffer.
+//!
+//! Contract: the bytes are exactly what `serde_json::to_writer` writes for the same value
+//! (compact, fields in declaration order, the same `skip_serializing_if` rules, the same
+//! string escapes). The serde derive stays the schema and the reading path; the tests
+//! (`tests.rs`) compare both writers on entries exercising every optional field, and
+//! tests/streams_thread.rs and the fixtures compare whole reports. A field added to
+//! these types must be added here too (the tests build the entries with every field set,
+//! so a missing one fails them).
+//!
+//! Rare or small parts (gap, conflict, mismatch and message-info objects, the stats) are
+//! written through `serde_json` into the same buffer: same bytes, no second code to keep
+//! in step. Floats go through `serde_json`'s own formatter (`null` when not finite, as
+//! `serde_json` writes them), so they are its bytes whatever float printer it uses.
+//!
+//! The stream and UDP flow writers are here; the connection writers are in `conns.rs`.
+
+use std::io;
+
+use serde::Serialize;
+use serde_json::ser::{CompactFormatter, Formatter};
+
+use super::streams::{DatagramEntry, MessageEntry, SegmentEntry, StreamEntry, UdpFlowEntry};
+
+mod conns;
+
+/// Where a hand-written entry goes: a byte buffer, plus a checkpoint called between the
+/// items of long lists, which may move the buffer's bytes on (to a file) or refuse to let
+/// the entry grow (the staging area of a keyed file).
+pub struct JsonOut<'a> {
+    pub buf: &'a mut Vec<u8>,
+    pub check: &'a mut dyn FnMut(&mut Vec<u8>) -> io::Result<()>,
+}
+
+impl JsonOut<'_> {
+    #[inline]
+    fn raw(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
+    }
+
+    #[inline]
+    fn u64(&mut self, n: u64) {
+        let mut b = itoa::Buffer::new();
+        self.buf.extend_from_slice(b.format(n).as_bytes());
+    }
+
+    #[inline]
+    fn i64(&mut self, n: i64) {
+        let mut b = itoa::Buffer::new();
+        self.buf.extend_from_slice(b.format(n).as_bytes());
+    }
+
+    /// An `f64` as `serde_json` writes it: its formatter's digits, `null` when not finite.
+    fn f64(&mut self, v: f64) {
+        if v.is_finite() {
+            // Writing into a `Vec` cannot fail.
+            let _ = CompactFormatter.write_f64(self.buf, v);
+        } else {
+            self.raw(b"null");
+        }
+    }
+
+    fn opt_f64(&mut self, v: Option<f64>) {
+        match v {
+            Some(x) => self.f64(x),
+            None => self.raw(b"null"),
+        }
+    }
+
+    #[inline]
+    fn bool(&mut self, v: bool) {
+        self.raw(if v { b"true" } else { b"false" });
+    }
+
+    fn opt_u64(&mut self, v: Option<u64>) {
+        match v {
+            Some(n) => self.u64(n),
+            None => self.raw(b"null"),
+        }
+    }
+
+    /// A JSON string, escaped as `serde_json` escapes it.
+    fn str(&mut self, s: &str) {
+        write_str(self.buf, s);
+    }
+
+    /// Any value, through `serde_json` (rare or small parts).
+    fn serde<T: Serialize + ?Sized>(&mut self, v: &T) -> io::Result<()> {
+        serde_json::to_writer(&mut *self.buf, v).map_err(io::Error::other)
+    }
+
+    #[inline]
+    fn check(&mut self) -> io::Result<()> {
+        (self.check)(self.buf)
+    }
+
+    fn u64_list(&mut self, v: &[u64]) {
+        self.raw(b"[");
+        for (i, &n) in v.iter().enumerate() {
+            if i > 0 {
+                self.raw(b",");
+            }
+            self.u64(n);
+        }
+        self.raw(b"]");
+    }
+
+    /// A list of serde values, with a checkpoint after each.
+    fn serde_list<T: Serialize>(&mut self, v: &[T]) -> io::Result<()> {
+        self.raw(b"[");
+        for (i, x) in v.iter().enumerate() {
+            if i > 0 {
+                self.raw(b",");
+            }
+            self.serde(x)?;
+            self.check()?;
+        }
+        self.raw(b"]");
+        Ok(())
+    }
+}
+
+/// `serde_json`'s escape of byte `b` in a string: 0 (none), `u` (\u00XX) or the letter
+/// after the backslash.
+#[inline]
+fn escape(b: u8) -> u8 {
+    match b {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        0x08 => b'b',
+        0x09 => b't',
+        0x0a => b'n',
+        0x0c => b'f',
+        0x0d => b'r',
+        0x00..=0x1f => b'u',
+        _ => 0,
+    }
+}
+
+/// Appends `s` as a JSON string, byte for byte as `serde_json` writes it (only `"`, `\`
+/// and control characters escaped; other characters, non-ASCII included, as they are).
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    // Most strings need no escape: a check of every byte without early exit (which the
+    // compiler vectorises), then one copy.
+    let any = bytes.iter().fold(false, |any, &b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if !any {
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    write_escaped(out, bytes);
+}
+
+/// [`write_str`] for a string with at least one byte to escape.
+fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let e = escape(b);
+        if e == 0 {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        if e == b'u' {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            out.push(b'\\');
+            out.push(e);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// An entry that can write itself as `serde_json` would (see the module docs).
+pub trait WriteJson: Serialize {
+    fn write_json(&self, out: &mut JsonOut<'_>) -> io::Result<()>;
+}
+
+impl WriteJson for SegmentEntry {
+    fn write_json(&self, o: &mut JsonOut<'_>) -> io::Result<()> {
+        o.raw(b"{\"frame\":");
+        o.u64(self.frame);
+        o.raw(b",\"offset\":");
+        o.u64(self.offset);
+        o.raw(b",\"len\":");
+        o.u64(self.len);
+        o.raw(b",\"messages\":");
+        o.u64_list(&self.messages);
+        o.raw(b",\"parts\":[");
+        for (i, p) in self.parts.iter().enumerate() {
+            if i > 0 {
+                o.raw(b",");
+            }
+            o.raw(b"\"");
+            o.raw(p.name().as_bytes());
+            o.raw(b"\"");
+        }
+        o.raw(b"]");
+        if self.messages_total != 0 {
+            o.raw(b",\"messages_total\":");
+            o.u64(self.messages_total);
+        }
+        if self.coalescing {
+            o.raw(b",\"coalescing\":true");
+        }
+        if self.oversized {
+            o.raw(b",\"oversized\":true");
+        }
+        if let Some(n) = self.new_bytes {
+            o.raw(b",\"new_bytes\":");
+            o.u64(n);
+        }
+        if let Some(n) = self.captured {
+            o.raw(b",\"captured\":");
+            o.u64(n);
+        }
+        if self.out_of_order {
+            o.raw(b",\"out_of_order\":true");
+        }
+        o.raw(b"}");
+        Ok(())
+    }
+}
+
+impl WriteJson for MessageEntry {
+    fn write_json(&self, o: &mut JsonOut<'_>) -> io::Result<()> {
+        o.raw(b"{\"index\":");
+        o.u64(self.index);
+        o.raw(b",\"offset\":");
+        o.u64(self.offset);
+        o.raw(b",\"len\":");
+        o.u64(self.len);
+        o.raw(b",\"segments\":");
+        o.u64_list(&self.segments);
+        if self.segments_total != 0 {
+            o.raw(b",\"segments_total\":");
+            o.u64(self.segments_total);
+        }
+        o.raw(b",\"split\":");
+        o.bool(self.split);
+        o.raw(b",\"coalesced\":");
+        o.bool(self.coalesced);
+        if !self.complete {
+            o.raw(b",\"complete\":false");
+        }
+        if self.gap_bytes != 0 {
+            o.raw(b",\"gap_bytes\":");
+            o.u64(self.gap_bytes);
+        }
+        if let Some(info) = &self.info {
+            o.raw(b",\"info\":");
+            o.serde(info)?;
+        }
+        o.raw(b"}");
+        Ok(())
+    }
+}
+
+/// A list of hand-written entries, with a checkpoint after each.
+fn list<T: WriteJson>(o: &mut JsonOut<'_>, v: &[T]) -> io::Result<()> {
+    o.raw(b"[");
+    for (i, x) in v.iter().enumerate() {
+        if i > 0 {
+            o.raw(b",");
+        }
+        x.write_json(o)?;
+        o.check()?;
+    }
+    o.raw(b"]");
+    Ok(())
+}
+
+impl WriteJson for StreamEntry {
+    fn write_json(&self, o: &mut JsonOut<'_>) -> io::Result<()> {
+        o.raw(b"{\"conn\":");
+        o.u64(self.conn);
+        o.raw(b",\"dir\":");
+        o.str(&self.dir);
+        o.raw(b",\"orig\":");
+        o.str(&self.orig);
+        o.raw(b",\"resp\":");
+        o.str(&self.resp);
+        o.raw(b",\"bytes\":");
+        o.u64(self.bytes);
+        o.raw(b",\"stream_len\":");
+        o.u64(self.stream_len);
+        o.raw(b",\"first_frame\":");
+        o.u64(self.first_frame);
+        o.raw(b",\"last_frame\":");
+        o.u64(self.last_frame);
+        o.raw(b",\"isn\":");
+        o.opt_u64(self.isn.map(u64::from));
+        o.raw(b",\"base_seq\":");
+        o.u64(u64::from(self.base_seq));
+        o.raw(b",\"midstream\":");
+        o.bool(self.midstream);
+        if let Some(f) = self.syn_frame {
+            o.raw(b",\"syn_frame\":");
+            o.u64(f);
+        }
+        if let Some(fin) = &self.fin {
+            o.raw(b",\"fin\":{\"frame\":");
+            o.u64(fin.frame);
+            o.raw(b",\"offset\":");
+            o.u64(fin.offset);
+            o.raw(b"}");
+        }
+        if let Some(f) = self.rst_frame {
+            o.raw(b",\"rst_frame\":");
+            o.u64(f);
+        }
+        o.raw(b",\"gaps\":");
+        o.serde_list(&self.gaps)?;
+        o.raw(b",\"gaps_total\":{\"count\":");
+        o.u64(self.gaps_total.count);
+        o.raw(b",\"bytes\":");
+        o.u64(self.gaps_total.bytes);
+        o.raw(b"},\"framing\":");
+        o.str(&self.framing);
+        o.raw(b",\"framing_reason\":");
+        o.str(&self.framing_reason);
+        if let Some(e) = &self.framing_error {
+            o.raw(b",\"framing_error\":");
+            o.serde(e)?;
+        }
+        o.raw(b",\"unframed_bytes\":");
+        o.u64(self.unframed_bytes);
+        o.raw(b",\"mss\":");
+        o.opt_u64(self.mss.map(u64::from));
+        o.raw(b",\"mss_source\":");
+        o.str(&self.mss_source);
+        o.raw(b",\"oversized_segments\":");
+        o.u64(self.oversized_segments);
+        o.raw(b",\"segments\":");
+        list(o, &self.segments)?;
+        o.raw(b",\"messages\":");
+        list(o, &self.messages)?;
+        if let Some(c) = &self.lists_cut {
+            o.raw(b",\"lists_cut\":");
+            o.serde(c)?;
+        }
+        o.raw(b",\"stats\":");
+        o.serde(&self.stats)?;
+        o.raw(b",\"reassembly\":");
+        o.serde(&self.reassembly)?;
+        o.raw(b",\"conflicts\":");
+        o.serde_list(&self.conflicts)?;
+        o.raw(b"}");
+        Ok(())
+    }
+}
+
+impl WriteJson for DatagramEntry {
+    fn write_json(&self, o: &mut JsonOut<'_>) -> io::Result<()> {
+        o.raw(b"{\"frame\":");
+        o.u64(self.frame);
+        o.raw(b",\"len\":");
+        o.u64(self.len);
+        o.raw(b",\"fragments\":");
+        o.u64_list(&self.fragments);
+        o.raw(b"}");
+        Ok(())
+    }
+}
+
+impl WriteJson for UdpFlowEntry {
+    fn write_json(&self, o: &mut JsonOut<'_>) -> io::Result<()> {
+        o.raw(b"{\"flow\":");
+        o.u64(self.flow);
+        o.raw(b",\"orig\":");
+        o.str(&self.orig);
+        o.raw(b",\"resp\":");
+        o.str(&self.resp);
+        o.raw(b",\"dir\":");
+        o.str(&self.dir);
+        o.raw(b",\"datagrams\":");
+        list(o, &self.datagrams)?;
+        o.raw(b",\"datagrams_total\":");
+        o.u64(self.datagrams_total);
+        o.raw(b",\"bytes\":");
+        o.u64(self.bytes);
+        o.raw(b",\"fragmented\":");
+        o.u64(self.fragmented);
+        o.raw(b",\"max_len\":");
+        o.u64(self.max_len);
+        o.raw(b"}");
+        Ok(())
+    }
+}
+
+/// Writes `v` into `buf` with no checkpoint (tests, and callers that bound the entry
+/// themselves).
+pub fn to_vec<T: WriteJson>(v: &T, buf: &mut Vec<u8>) -> io::Result<()> {
+    let mut none = |_: &mut Vec<u8>| Ok(());
+    v.write_json(&mut JsonOut {
+        buf,
+        check: &mut none,
+    })
+}
+
+#[cfg(test)]
+mod tests;
