@@ -534,6 +534,9 @@ fn full_table_refuses_learning_and_counts_it() {
             at(T0, udp_frame(A, BCAST, None, [10, 0, 0, 1])),
             at(T0 + 5.0, udp_frame(B, BCAST, None, [10, 0, 0, 2])),
             at(T0 + 20.0, udp_frame(B, BCAST, None, [10, 0, 0, 2])),
+            // A again: the table slot A's entry used now holds B's, so A is refused (the
+            // table is full) and the frame to B is forwarded on B's entry.
+            at(T0 + 21.0, udp_frame(A, B, None, [10, 0, 0, 1])),
         ],
         |c| {
             c.l2.mac_table_size = 1;
@@ -541,9 +544,12 @@ fn full_table_refuses_learning_and_counts_it() {
         },
     );
     let m = mac_table(&r);
-    assert_eq!(m.not_learned.table_full, 1);
+    assert_eq!(m.not_learned.table_full, 2);
     assert_eq!(entry(m, &mac(B)).learned_frame, Some(3));
+    assert_eq!(entry(m, &mac(B)).first_forwarded_frame, Some(4));
+    assert!(!entry(m, &mac(A)).in_table);
     assert_eq!(m.totals.aged_out, 1);
+    assert_eq!(m.totals.unicast_forwarded, 1);
 }
 
 #[test]

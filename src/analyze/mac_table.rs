@@ -29,6 +29,11 @@
 //! learned, but no destination is ever invented, so they take no part in the flood/forward
 //! totals (counted under `not_learned.cooked_frames`).
 //!
+//! Representation: table entries live in a slab (freed slots are reused), found by a map
+//! from the (VLAN, MAC) pair packed into one integer; each MAC's row keeps the slot of the
+//! entry it used last as a hint, checked against the slot's key, so the two lookups per
+//! frame (source refresh, destination) rarely hash. Sweeps visit the slab in slot order.
+//!
 //! Memory is bounded: the table holds at most `mac_table_size` entries (a full table refuses
 //! new learnings, counted), at most `max_macs` MAC rows and as many destination-only
 //! addresses are tracked, and every per-MAC list is capped (`*_truncated`, `*_total`).
@@ -53,6 +58,35 @@ const MAX_MOVES: usize = 32;
 const MAX_AGED: usize = 32;
 const NS: i64 = 1_000_000_000;
 
+/// A (VLAN, MAC) pair as one integer: the MAC in the low 48 bits, the VLAN tag above
+/// (0 = untagged, else 0x1000 | id). Hashing and comparing a `u64` is a few instructions
+/// where the `(Option<u16>, [u8; 6])` tuple took five hasher rounds and a byte-wise
+/// compare, and the table is looked up twice per frame. VLAN ids are 12 bits (802.1Q;
+/// the dissector yields nothing larger), so the mask loses nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FdbKey(u64);
+
+impl FdbKey {
+    fn new(vlan: Vlan, mac: Mac) -> FdbKey {
+        let tag = vlan.map_or(0, |v| 0x1000 | u64::from(v & 0x0fff));
+        FdbKey(mac_bits(mac) | tag << 48)
+    }
+
+    /// Marks a free slab slot: no (VLAN, MAC) encodes to it (the tag is at most 0x1fff).
+    const FREE: FdbKey = FdbKey(u64::MAX);
+
+    fn vlan(self) -> Vlan {
+        let tag = (self.0 >> 48) as u16;
+        (tag & 0x1000 != 0).then_some(tag & 0x0fff)
+    }
+}
+
+/// The 48 bits of a MAC address as an integer (a map key cheaper than the byte array).
+fn mac_bits(mac: Mac) -> u64 {
+    let [a, b, c, d, e, f] = mac.0;
+    u64::from_be_bytes([0, 0, a, b, c, d, e, f])
+}
+
 /// One live entry of the switch table.
 #[derive(Debug, Clone, Copy)]
 struct Fdb {
@@ -60,6 +94,13 @@ struct Fdb {
     last_ts: i64,
     last_frame: u64,
     row: u32,
+}
+
+/// A slot of the table's slab: an entry and its key, or free ([`FdbKey::FREE`]).
+#[derive(Debug, Clone, Copy)]
+struct FdbSlot {
+    key: FdbKey,
+    e: Fdb,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -101,6 +142,10 @@ struct Row {
     moves_total: u64,
     aged: Vec<Aged>,
     aged_total: u64,
+    /// Slab slot of this MAC's table entry last used (a hint, checked against the slot's
+    /// key before use; `u32::MAX`: none): a frame's source and destination are then
+    /// found without hashing.
+    fdb_hint: u32,
 }
 
 impl Row {
@@ -133,6 +178,7 @@ impl Row {
             moves_total: 0,
             aged: Vec::new(),
             aged_total: 0,
+            fdb_hint: u32::MAX,
         }
     }
 
@@ -218,15 +264,25 @@ pub struct MacTableAnalyzer {
     /// The clock: the largest capture timestamp seen.
     now: Option<i64>,
     next_sweep: i64,
-    fdb: FxHashMap<(Vlan, Mac), Fdb>,
+    /// The switch table: slab slot by key. Entries live in `slab` so a row can keep the
+    /// slot of its entry (`Row::fdb_hint`); freed slots are reused from `free`.
+    fdb: FxHashMap<FdbKey, u32>,
+    slab: Vec<FdbSlot>,
+    free: Vec<u32>,
     rows: Vec<Row>,
-    row_of: FxHashMap<Mac, u32>,
+    /// Row index by MAC (as [`mac_bits`]).
+    row_of: FxHashMap<u64, u32>,
     /// The two rows looked up last (rows are never removed, so these never go stale):
-    /// most frames go between the same two stations, and comparing 6 bytes is cheaper
-    /// than hashing them.
-    recent: [(Mac, u32); 2],
+    /// most frames go between the same two stations, and comparing an integer is cheaper
+    /// than hashing it.
+    recent: [(u64, u32); 2],
     dsts: FxHashMap<Mac, DstStat>,
-    ports: FxHashMap<u32, PortStat>,
+    /// Per-port counts, in order of first appearance, and the index of the port of the
+    /// last frame: a capture has one or a few ports, and nearly every frame comes in on
+    /// the port of the frame before it.
+    ports: Vec<(u32, PortStat)>,
+    port_of: FxHashMap<u32, usize>,
+    last_port: Option<(u32, usize)>,
     totals: MacTotals,
     not_learned: MacNotLearned,
 }
@@ -248,11 +304,15 @@ impl MacTableAnalyzer {
             now: None,
             next_sweep: i64::MAX,
             fdb: FxHashMap::default(),
+            slab: Vec::new(),
+            free: Vec::new(),
             rows: Vec::new(),
             row_of: FxHashMap::default(),
-            recent: [(Mac::default(), u32::MAX); 2],
+            recent: [(u64::MAX, u32::MAX); 2],
             dsts: FxHashMap::default(),
-            ports: FxHashMap::default(),
+            ports: Vec::new(),
+            port_of: FxHashMap::default(),
+            last_port: None,
             totals: MacTotals::default(),
             not_learned: MacNotLearned::default(),
         }
@@ -270,37 +330,35 @@ impl MacTableAnalyzer {
             return;
         }
         let aging = self.aging_ns;
-        let rows = &mut self.rows;
-        let totals = &mut self.totals;
         let mut next = i64::MAX;
-        self.fdb.retain(|&(vlan, _), e| {
+        // Slab order: the order entries were first stored in their slots.
+        for i in 0..self.slab.len() {
+            let FdbSlot { key, e } = self.slab[i];
+            if key == FdbKey::FREE {
+                continue;
+            }
             if now.saturating_sub(e.last_ts) > aging {
-                totals.aged_out += 1;
-                if let Some(r) = rows.get_mut(e.row as usize) {
-                    r.record_aged(Aged {
-                        vlan,
-                        port: e.port,
-                        last_frame: e.last_frame,
-                        expired_ns: e.last_ts.saturating_add(aging),
-                        relearned_frame: None,
-                    });
-                }
-                false
+                self.expire(i as u32);
             } else {
                 next = next.min(e.last_ts.saturating_add(aging));
-                true
             }
-        });
+        }
         self.next_sweep = next.max(now.saturating_add((aging / 8).max(NS)));
     }
 
-    /// Expires one entry found stale when touched.
-    fn expire(&mut self, key: (Vlan, Mac), e: Fdb) {
+    /// Removes the entry in slab slot `i`, which has aged out, and records it.
+    fn expire(&mut self, i: u32) {
+        let Some(slot) = self.slab.get_mut(i as usize) else {
+            return;
+        };
+        let FdbSlot { key, e } = *slot;
+        slot.key = FdbKey::FREE;
         self.fdb.remove(&key);
+        self.free.push(i);
         self.totals.aged_out += 1;
         if let Some(r) = self.rows.get_mut(e.row as usize) {
             r.record_aged(Aged {
-                vlan: key.0,
+                vlan: key.vlan(),
                 port: e.port,
                 last_frame: e.last_frame,
                 expired_ns: e.last_ts.saturating_add(self.aging_ns),
@@ -309,15 +367,46 @@ impl MacTableAnalyzer {
         }
     }
 
+    /// The slab slot holding `key`: `hint` if it does (no hashing), else the map's.
+    fn find(&self, key: FdbKey, hint: u32) -> Option<u32> {
+        match self.slab.get(hint as usize) {
+            Some(s) if s.key == key => Some(hint),
+            _ => self.fdb.get(&key).copied(),
+        }
+    }
+
+    /// Stores a new entry and returns its slab slot.
+    fn store(&mut self, key: FdbKey, e: Fdb) -> u32 {
+        let slot = FdbSlot { key, e };
+        // The slab never outgrows the table size (checked before storing), so its
+        // indices fit the u32 a row keeps; `free` holds only indices already in it.
+        match self.free.pop() {
+            Some(i) => {
+                if let Some(s) = self.slab.get_mut(i as usize) {
+                    *s = slot;
+                }
+                self.fdb.insert(key, i);
+                i
+            }
+            None => {
+                let i = self.slab.len() as u32;
+                self.slab.push(slot);
+                self.fdb.insert(key, i);
+                i
+            }
+        }
+    }
+
     /// The row of `mac` if it has one.
     fn row_index(&mut self, mac: Mac) -> Option<usize> {
+        let bits = mac_bits(mac);
         for &(m, i) in &self.recent {
-            if m == mac && i != u32::MAX {
+            if m == bits {
                 return Some(i as usize);
             }
         }
-        let i = *self.row_of.get(&mac)?;
-        self.recent = [(mac, i), self.recent[0]];
+        let i = *self.row_of.get(&bits)?;
+        self.recent = [(bits, i), self.recent[0]];
         Some(i as usize)
     }
 
@@ -338,7 +427,7 @@ impl MacTableAnalyzer {
             row.unknown_unicast_floods = d.floods;
         }
         self.rows.push(row);
-        self.row_of.insert(mac, idx);
+        self.row_of.insert(mac_bits(mac), idx);
         Some(idx as usize)
     }
 
@@ -372,9 +461,11 @@ impl MacTableAnalyzer {
             r.port = p.port;
             r.last_vlan = vlan;
         }
-        let key = (vlan, src);
+        let key = FdbKey::new(vlan, src);
         let aging = self.aging_ns;
-        if let Some(e) = self.fdb.get_mut(&key) {
+        if let Some(i) = self.find(key, self.rows[ri].fdb_hint) {
+            self.rows[ri].fdb_hint = i;
+            let e = &mut self.slab[i as usize].e;
             if !aged(aging, e.last_ts, now) {
                 // Live: refresh it (one lookup), then record a move between ports.
                 let from = e.port;
@@ -383,17 +474,17 @@ impl MacTableAnalyzer {
                 e.last_frame = p.frame;
                 if from != p.port {
                     self.record_move(ri, p, "port", from, vlan, vlan);
-                    self.ports.entry(p.port).or_default().learned += 1;
+                    self.port_stat(p.port).learned += 1;
                 }
                 return;
             }
-            let e = *e;
-            self.expire(key, e);
+            self.expire(i);
         }
         // Not in the table on this VLAN. A live entry on the VLAN it last used means the
         // MAC now also (or instead) appears on this VLAN: a move between VLANs.
         if had_frames && prev_vlan != vlan {
-            if let Some(old) = self.fdb.get(&(prev_vlan, src)).copied() {
+            let old = self.find(FdbKey::new(prev_vlan, src), u32::MAX);
+            if let Some(old) = old.and_then(|i| self.slab.get(i as usize)).map(|s| s.e) {
                 if !self.expired(old.last_ts, now) {
                     let kind = if old.port == p.port {
                         "vlan"
@@ -412,7 +503,7 @@ impl MacTableAnalyzer {
         }
         // ri < rows.len() <= u32::MAX (checked when the row was made).
         let row = ri as u32;
-        self.fdb.insert(
+        let i = self.store(
             key,
             Fdb {
                 port: p.port,
@@ -421,11 +512,12 @@ impl MacTableAnalyzer {
                 row,
             },
         );
+        self.rows[ri].fdb_hint = i;
         if self.next_sweep == i64::MAX && self.aging_ns > 0 {
             self.next_sweep = p.ts_ns.saturating_add(self.aging_ns);
         }
         self.totals.learned += 1;
-        self.ports.entry(p.port).or_default().learned += 1;
+        self.port_stat(p.port).learned += 1;
         let r = &mut self.rows[ri];
         r.learned_frame.get_or_insert(p.frame);
         r.learned_at.get_or_insert((p.port, vlan));
@@ -438,6 +530,23 @@ impl MacTableAnalyzer {
         {
             a.relearned_frame = Some(p.frame);
         }
+    }
+
+    /// The counts of `port`, created on its first frame.
+    fn port_stat(&mut self, port: u32) -> &mut PortStat {
+        let k = match self.last_port {
+            Some((p, k)) if p == port => k,
+            _ => {
+                let n = self.ports.len();
+                let k = *self.port_of.entry(port).or_insert(n);
+                if k == n {
+                    self.ports.push((port, PortStat::default()));
+                }
+                self.last_port = Some((port, k));
+                k
+            }
+        };
+        &mut self.ports[k].1
     }
 
     fn record_move(
@@ -506,11 +615,18 @@ impl MacTableAnalyzer {
             self.totals.multicast_flooded += 1;
             return;
         }
-        let key = (vlan, dst);
-        let known = match self.fdb.get(&key).copied() {
-            Some(e) if !self.expired(e.last_ts, now) => Some(e),
-            Some(e) => {
-                self.expire(key, e);
+        let key = FdbKey::new(vlan, dst);
+        let hint = row.map_or(u32::MAX, |i| self.rows[i].fdb_hint);
+        let found = self.find(key, hint);
+        let known = match found.map(|i| (i, self.slab[i as usize].e)) {
+            Some((i, e)) if !self.expired(e.last_ts, now) => {
+                if let Some(r) = row {
+                    self.rows[r].fdb_hint = i;
+                }
+                Some(e)
+            }
+            Some((i, _)) => {
+                self.expire(i);
                 None
             }
             None => None,
@@ -597,7 +713,7 @@ impl Analyzer for MacTableAnalyzer {
             Link::Ethernet { src, dst, .. } => {
                 let vlan = p.vlans.outer();
                 self.totals.frames += 1;
-                self.ports.entry(p.port).or_default().frames += 1;
+                self.port_stat(p.port).frames += 1;
                 // The source is learned before the destination is looked up, so a frame
                 // to itself is forwarded, as on a switch.
                 self.learn(src, vlan, p, now, false);
@@ -619,8 +735,8 @@ impl Analyzer for MacTableAnalyzer {
             self.sweep(now);
         }
         let mut live = vec![false; self.rows.len()];
-        for e in self.fdb.values() {
-            if let Some(l) = live.get_mut(e.row as usize) {
+        for s in self.slab.iter().filter(|s| s.key != FdbKey::FREE) {
+            if let Some(l) = live.get_mut(s.e.row as usize) {
                 *l = true;
             }
         }
@@ -660,7 +776,12 @@ impl Analyzer for MacTableAnalyzer {
             .interfaces
             .iter()
             .map(|i| {
-                let s = self.ports.get(&i.port).copied().unwrap_or_default();
+                let s = self
+                    .port_of
+                    .get(&i.port)
+                    .and_then(|&k| self.ports.get(k))
+                    .map(|&(_, s)| s)
+                    .unwrap_or_default();
                 MacPort {
                     port: i.port,
                     name: i.name.clone(),
@@ -669,7 +790,7 @@ impl Analyzer for MacTableAnalyzer {
                 }
             })
             .collect();
-        for (&port, s) in &self.ports {
+        for &(port, s) in &self.ports {
             if !ports.iter().any(|x| x.port == port) {
                 ports.push(MacPort {
                     port,
