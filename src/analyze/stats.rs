@@ -64,6 +64,10 @@ pub struct StatsAnalyzer {
     last_ts: Option<i64>,
     counts: [u64; 17],
     link_types: FxHashMap<u32, u64>,
+    /// Packets of the current run of one link type, not yet added to `link_types`: a
+    /// capture is nearly always one link type, so the map is touched once per run
+    /// instead of once per packet.
+    link_run: Option<(u32, u64)>,
     issues: FxHashMap<(crate::dissect::Layer, &'static str), u64>,
     snaplen_cut: u64,
     ipv4_bad: u64,
@@ -76,6 +80,13 @@ pub struct StatsAnalyzer {
 impl StatsAnalyzer {
     fn count(&mut self, p: Proto) {
         self.counts[p as usize] += 1;
+    }
+
+    /// Adds the current link-type run to `link_types`.
+    fn flush_link_run(&mut self) {
+        if let Some((t, n)) = self.link_run.take() {
+            *self.link_types.entry(t).or_insert(0) += n;
+        }
     }
 
     fn note_issue(&mut self, i: Issue, frame: u64) {
@@ -97,7 +108,13 @@ impl Analyzer for StatsAnalyzer {
         // extremes, not the first and last seen.
         self.first_ts = Some(self.first_ts.map_or(p.ts_ns, |t| t.min(p.ts_ns)));
         self.last_ts = Some(self.last_ts.map_or(p.ts_ns, |t| t.max(p.ts_ns)));
-        *self.link_types.entry(p.link_type).or_insert(0) += 1;
+        match &mut self.link_run {
+            Some((t, n)) if *t == p.link_type => *n += 1,
+            _ => {
+                self.flush_link_run();
+                self.link_run = Some((p.link_type, 1));
+            }
+        }
         match p.link {
             Link::Ethernet { .. } => {
                 self.count(Proto::Ethernet);
@@ -150,6 +167,7 @@ impl Analyzer for StatsAnalyzer {
     }
 
     fn finish(&mut self, report: &mut Report) {
+        self.flush_link_run();
         let s = &mut report.stats;
         s.packets = self.packets;
         s.bytes = self.bytes;
@@ -182,5 +200,47 @@ impl Analyzer for StatsAnalyzer {
         s.checksums.ipv4_bad = self.ipv4_bad;
         s.checksums.tcp_bad = self.tcp_bad;
         s.checksums.udp_bad = self.udp_bad;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dissect::{Link, Net, Transport, Vlans};
+
+    fn raw(frame: u64, link_type: u32) -> Packet<'static> {
+        Packet {
+            frame,
+            ts_ns: frame as i64,
+            wire_len: 60,
+            cap_len: 60,
+            link_type,
+            port: 0,
+            file_index: 0,
+            link: Link::Raw,
+            vlans: Vlans::default(),
+            net: Net::None,
+            transport: Transport::None,
+            reassembled_from: &[],
+            issue: None,
+        }
+    }
+
+    /// Link types counted per run still add up per type when runs alternate.
+    #[test]
+    fn link_types_are_counted_across_alternating_runs() {
+        let mut a = StatsAnalyzer::default();
+        let mut ctx = crate::analyze::Ctx::default();
+        for (i, t) in [1u32, 1, 113, 1, 113, 113, 101].into_iter().enumerate() {
+            a.on_packet(&raw(i as u64 + 1, t), &mut ctx);
+        }
+        let mut r = Report::default();
+        a.finish(&mut r);
+        let got: Vec<(String, u64)> = r.stats.by_link_type.into_iter().collect();
+        let want = [(1u32, 3u64), (101, 1), (113, 3)].map(|(t, n)| (linktype::name(t), n));
+        let mut want = want.to_vec();
+        want.sort();
+        assert_eq!(got, want);
+        assert_eq!(r.stats.packets, 7);
     }
 }
