@@ -525,9 +525,8 @@ impl Half {
                 self.hist_denied = true;
                 cx.totals.history_denied += 1;
             }
-            if !self.hist.buf.is_empty() {
-                self.hist.push(at, bytes);
-            }
+            // A direction without a window (none yet, or refused) keeps nothing.
+            self.hist.push(at, bytes);
             let key = cx.key;
             match cx.sink.as_deref_mut() {
                 Some(s) => {
@@ -574,8 +573,7 @@ impl Half {
                 });
             }
         }
-        self.hist.len = 0;
-        self.hist.end = offset + len;
+        self.hist.clear_at(offset + len);
         let key = cx.key;
         match cx.sink.as_deref_mut() {
             Some(s) => {
@@ -592,12 +590,8 @@ impl Half {
 
     /// Frees the history window for good (the direction has ended).
     pub(super) fn release_history(&mut self, mem: &mut usize) {
-        *mem = mem.saturating_sub(self.hist.buf.len());
-        self.hist = History {
-            buf: Vec::new(),
-            end: self.next,
-            len: 0,
-        };
+        *mem = mem.saturating_sub(self.hist.release());
+        self.hist.clear_at(self.next);
         self.hist_denied = true;
     }
 
@@ -621,8 +615,7 @@ impl Half {
             let mut dummy = 0usize;
             self.drain(&mut dummy, cx);
         }
-        *cx.mem = cx.mem.saturating_sub(self.hist.buf.len());
-        self.hist.buf = Vec::new();
+        *cx.mem = cx.mem.saturating_sub(self.hist.release());
         if let Some(f) = self.fin {
             if f.offset > self.next {
                 self.record_gap(self.next, f.offset - self.next, "lost", cx);
