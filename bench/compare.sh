@@ -15,6 +15,7 @@
 #        GEN=1            generate missing captures with gen_traffic.sh (root, ~2 min per GB)
 #        TIMEOUT=900      per-run timeout in seconds (exit 124 -> "timeout")
 #        NICE=10          niceness of the cargo builds (measurements are not niced)
+#        WARM_EACH=1      re-read the input file (untimed) before every run; 0 = only once
 #        PROBE_SRC, PROBE_TARGET, OUT (result JSON path), SHM_DIR (tcpflow output)
 set -uo pipefail
 
@@ -27,6 +28,7 @@ N=${N:-3}
 TSHARK_RUNS=${TSHARK_RUNS:-1}
 TIMEOUT=${TIMEOUT:-900}
 NICE=${NICE:-10}
+WARM_EACH=${WARM_EACH:-1}
 SKIP_NETLENS=${SKIP_NETLENS:-0}
 SKIP_TSHARK=${SKIP_TSHARK:-0}
 PROBE_SRC=${PROBE_SRC:-$SHARED/bench/limit}
@@ -158,6 +160,7 @@ path_of() { awk -F'\t' -v k="$1" '$1==k {print $2}' "$FILES_TSV"; }
 # ---------------------------------------------------------------- environment
 meta date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 meta host "$(hostname -s)"
+meta warm_each "$WARM_EACH"
 meta kernel "$(uname -r)"
 meta cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 meta nproc "$(nproc)"
@@ -192,9 +195,15 @@ measure() {
   local pre=""
   if [ "$1" != -- ]; then pre=$1; shift; fi
   shift   # --
-  local cmdline="$*" status=ok note="" i rc t0 t1 wall
+  local cmdline="$*" status=ok note="" i rc t0 t1 wall warm
+  warm=$(path_of "$fkey")
   for ((i = 1; i <= runs; i++)); do
     [ -n "$pre" ] && eval "$pre"
+    # Re-read the input just before every run (untimed): on this VM a page-cache page
+    # left alone for half a minute reads about 3x slower the next time (dd of the 1 GB
+    # capture: 0.28-0.31 s back to back, 0.81-0.84 s after 45 s idle), so without this
+    # whichever tool runs first after a pause pays for it.
+    [ -n "$warm" ] && [ "$WARM_EACH" = 1 ] && cat "$warm" > /dev/null
     t0=$(date +%s%N)
     /usr/bin/time -f '%M %U %S %e' -o "$WORK/time.txt" \
       timeout -k 10 "$TIMEOUT" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err"
