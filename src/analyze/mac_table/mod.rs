@@ -38,13 +38,14 @@
 //! new learnings, counted), at most `max_macs` MAC rows and as many destination-only
 //! addresses are tracked, and every per-MAC list is capped (`*_truncated`, `*_total`).
 
-use std::net::{Ipv4Addr, Ipv6Addr};
-
 use rustc_hash::FxHashMap;
+
+mod row;
+use row::{Aged, Row};
 
 use super::{oui, Analyzer, Ctx};
 use crate::config::L2Options;
-use crate::dissect::{Link, Mac, Net, Packet};
+use crate::dissect::{Link, Mac, Packet};
 use crate::report::l2::{
     MacAged, MacDestination, MacEntry, MacMove, MacNotLearned, MacPort, MacTable, MacTotals,
 };
@@ -52,10 +53,7 @@ use crate::report::{ts_secs, Report, Warning};
 
 type Vlan = Option<u16>;
 
-const MAX_IPS: usize = 16;
-const MAX_VLANS: usize = 64;
 const MAX_MOVES: usize = 32;
-const MAX_AGED: usize = 32;
 const NS: i64 = 1_000_000_000;
 
 /// A (VLAN, MAC) pair as one integer: the MAC in the low 48 bits, the VLAN tag above
@@ -101,143 +99,6 @@ struct Fdb {
 struct FdbSlot {
     key: FdbKey,
     e: Fdb,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Aged {
-    vlan: Vlan,
-    port: u32,
-    last_frame: u64,
-    expired_ns: i64,
-    relearned_frame: Option<u64>,
-}
-
-/// Everything known about one source MAC.
-#[derive(Debug)]
-struct Row {
-    mac: Mac,
-    first_frame: u64,
-    first_ts: i64,
-    last_frame: u64,
-    last_ts: i64,
-    frames: u64,
-    bytes: u64,
-    rx_frames: u64,
-    rx_bytes: u64,
-    port: u32,
-    last_vlan: Vlan,
-    vlans: Vec<u16>,
-    untagged: bool,
-    ips: Vec<Ipv4Addr>,
-    ips_truncated: bool,
-    ipv6: Vec<Ipv6Addr>,
-    ipv6_truncated: bool,
-    learned_frame: Option<u64>,
-    learned_at: Option<(u32, Vlan)>,
-    learned_count: u64,
-    unknown_unicast_floods: u64,
-    first_forwarded_frame: Option<u64>,
-    cooked_frames: u64,
-    moves: Vec<MacMove>,
-    moves_total: u64,
-    aged: Vec<Aged>,
-    aged_total: u64,
-    /// Slab slot of this MAC's table entry last used (a hint, checked against the slot's
-    /// key before use; `u32::MAX`: none): a frame's source and destination are then
-    /// found without hashing.
-    fdb_hint: u32,
-}
-
-impl Row {
-    fn new(mac: Mac, p: &Packet<'_>) -> Self {
-        Row {
-            mac,
-            first_frame: p.frame,
-            first_ts: p.ts_ns,
-            last_frame: p.frame,
-            last_ts: p.ts_ns,
-            frames: 0,
-            bytes: 0,
-            rx_frames: 0,
-            rx_bytes: 0,
-            port: p.port,
-            last_vlan: None,
-            vlans: Vec::new(),
-            untagged: false,
-            ips: Vec::new(),
-            ips_truncated: false,
-            ipv6: Vec::new(),
-            ipv6_truncated: false,
-            learned_frame: None,
-            learned_at: None,
-            learned_count: 0,
-            unknown_unicast_floods: 0,
-            first_forwarded_frame: None,
-            cooked_frames: 0,
-            moves: Vec::new(),
-            moves_total: 0,
-            aged: Vec::new(),
-            aged_total: 0,
-            fdb_hint: u32::MAX,
-        }
-    }
-
-    /// Counts a frame this MAC sent.
-    fn sent(&mut self, p: &Packet<'_>, vlan: Vlan) {
-        self.frames += 1;
-        self.bytes += u64::from(p.wire_len);
-        self.last_frame = p.frame;
-        self.last_ts = self.last_ts.max(p.ts_ns);
-        match vlan {
-            None => self.untagged = true,
-            Some(v) => {
-                if !self.vlans.contains(&v) && self.vlans.len() < MAX_VLANS {
-                    self.vlans.push(v);
-                }
-            }
-        }
-        match p.net {
-            Net::Ipv4(h) => add_capped(&mut self.ips, &mut self.ips_truncated, h.src),
-            Net::Arp(a) if a.is_eth_ipv4 => {
-                add_capped(&mut self.ips, &mut self.ips_truncated, a.sender_ip)
-            }
-            Net::Ipv6(h) => add_capped(&mut self.ipv6, &mut self.ipv6_truncated, h.src),
-            _ => {}
-        }
-    }
-
-    fn record_aged(&mut self, a: Aged) {
-        self.aged_total += 1;
-        if self.aged.len() < MAX_AGED {
-            self.aged.push(a);
-        }
-    }
-}
-
-/// Adds an address (never the unspecified one: it names no host) to a capped list.
-fn add_capped<T: PartialEq + Copy + Unspecified>(list: &mut Vec<T>, cut: &mut bool, ip: T) {
-    if ip.unspecified() || list.contains(&ip) {
-        return;
-    }
-    if list.len() < MAX_IPS {
-        list.push(ip);
-    } else {
-        *cut = true;
-    }
-}
-
-trait Unspecified {
-    fn unspecified(&self) -> bool;
-}
-impl Unspecified for Ipv4Addr {
-    fn unspecified(&self) -> bool {
-        self.is_unspecified()
-    }
-}
-impl Unspecified for Ipv6Addr {
-    fn unspecified(&self) -> bool {
-        self.is_unspecified()
-    }
 }
 
 /// An address seen only as a destination so far.
