@@ -136,10 +136,18 @@ impl Buffer {
 
     /// Makes at least `need` bytes available unless the input ends first; returns how many
     /// are available. `need` must already be checked against the record cap.
+    #[inline]
     pub(super) fn fill(&mut self, need: usize) -> std::io::Result<usize> {
         if self.len - self.pos >= need || self.eof {
             return Ok(self.len - self.pos);
         }
+        self.fill_more(need)
+    }
+
+    /// [`Buffer::fill`] when the buffered bytes are too few: apart, so the check that
+    /// nearly every record passes (twice: header, then data) is inlined into the readers.
+    #[inline(never)]
+    fn fill_more(&mut self, need: usize) -> std::io::Result<usize> {
         if let Input::Ahead(_) = self.reader {
             return self.fill_ahead(need);
         }
