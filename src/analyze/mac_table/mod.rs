@@ -239,8 +239,9 @@ impl MacTableAnalyzer {
     /// Stores a new entry and returns its slab slot.
     fn store(&mut self, key: FdbKey, e: Fdb) -> u32 {
         let slot = FdbSlot { key, e };
-        // The slab never outgrows the table size (checked before storing), so its
-        // indices fit the u32 a row keeps; `free` holds only indices already in it.
+        // The slab grows only when no slot is free, so it never holds more slots than
+        // the live entries `learn` allows (at most u32::MAX): its indices fit the u32 a
+        // row keeps, and `free` holds only indices already in it.
         match self.free.pop() {
             Some(i) => {
                 if let Some(s) = self.slab.get_mut(i as usize) {
@@ -358,7 +359,8 @@ impl MacTableAnalyzer {
         }
         // Expired entries were swept before this packet when a sweep was due; sweeping
         // again per refused learning would make a full table cost O(table) per frame.
-        if self.fdb.len() >= self.table_size {
+        // Slots are u32: a table size beyond that is held to it.
+        if self.fdb.len() >= self.table_size.min(u32::MAX as usize) {
             self.not_learned.table_full += 1;
             return;
         }
