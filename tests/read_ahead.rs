@@ -4,6 +4,7 @@
 //! must give exactly the frames the in-memory reader gives for the same bytes.
 
 use std::io::{Cursor, Write};
+use std::os::unix::fs::FileExt;
 
 use netlens::capture::file::{CaptureFile, DEFAULT_MAX_RECORD};
 use netlens::capture::Next;
@@ -69,9 +70,44 @@ fn compare(name: &str, bytes: &[u8]) -> usize {
         .expect("reads"),
     );
     assert_eq!(from_file.1, in_memory.1, "{name}: damage offset");
+    check_file_offsets(name, &path);
     assert_eq!(from_file.0.len(), in_memory.0.len(), "{name}: frame count");
     assert!(from_file.0 == in_memory.0, "{name}: frames differ");
     from_file.0.len()
+}
+
+/// Every frame that lies in a read-ahead block says where its bytes are in the file, and
+/// the file holds exactly those bytes there (the stream history reads them back from
+/// there instead of copying them). Returns how many frames were located.
+fn check_file_offsets(name: &str, path: &std::path::Path) -> usize {
+    let file = std::fs::File::open(path).expect("reopen");
+    let mut c = CaptureFile::open(path, 0, DEFAULT_MAX_RECORD).expect("opens");
+    let (mut frame, mut located) = (1, 0);
+    loop {
+        match c.next_packet(frame) {
+            Next::Packet(p) => {
+                if let Some(block) = p.block {
+                    assert!(
+                        block.file().is_some(),
+                        "{name}: a file's block has its file"
+                    );
+                    let pos = block
+                        .file_offset(p.data)
+                        .expect("a frame in a block has an offset");
+                    let mut back = vec![0; p.data.len()];
+                    file.read_exact_at(&mut back, pos).expect("read back");
+                    assert!(back == p.data, "{name}: frame {frame} is not at {pos}");
+                    // Bytes that are not the block's (a copy) have none.
+                    assert_eq!(block.file_offset(&back), None);
+                    located += 1;
+                }
+                frame += 1;
+            }
+            Next::Record { .. } => frame += 1,
+            Next::Idle => {}
+            Next::End | Next::Damaged(_) => return located,
+        }
+    }
 }
 
 #[test]
@@ -80,6 +116,12 @@ fn small_records_across_many_block_boundaries() {
     // fall inside records and inside record headers.
     let lens: Vec<usize> = (0..4_500).map(|i| 60 + (i * 337) % 1455).collect();
     assert_eq!(compare("small.pcap", &pcap(&lens)), 4_500);
+    // Nearly all of them lie in read-ahead blocks (the first few are read before the
+    // read-ahead thread starts).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("small.pcap");
+    std::fs::write(&path, pcap(&lens)).expect("write capture");
+    assert!(check_file_offsets("small.pcap", &path) > 4_400);
 }
 
 #[test]

@@ -137,3 +137,110 @@ fn a_capture_of_many_batches_reports_the_same_with_the_stream_thread() {
     assert!(size > 8_000_000, "{size}");
     assert_same(&path, true);
 }
+
+/// Re-sent segments compared with the first copy: on the stream thread the history keeps
+/// file positions and reads the bytes back (analyze/streams/reread.rs), inline it copies
+/// them; both must count the same conflicting and unchecked bytes, and the right ones.
+/// Per connection: 40 segments of 1,000 bytes, 200 of 10 bytes (past the history's piece
+/// limit, so they are copied), then re-sent copies: segment 35 with 3 bytes altered, 36
+/// intact, 38 with 1 altered, one of the 10-byte segments with 1 altered, and segment 5,
+/// which lies beyond the 16 KiB window (1,000 unchecked bytes).
+#[test]
+fn resent_bytes_compare_the_same_with_the_stream_thread() {
+    use support::synth::{tcp_frame, ACK, FIN, PSH, SYN};
+    let conns = 12u32;
+    let mut frames: Vec<Vec<u8>> = Vec::new();
+    for k in 0..conns {
+        let a = Seg {
+            src_mac: [2, 0, 0, 0, 0, 1],
+            dst_mac: [2, 0, 0, 0, 0, 2],
+            src: (Ipv4Addr::new(10, 0, 0, 1), 30_000 + k as u16),
+            dst: (Ipv4Addr::new(10, 0, 0, 2), 9000),
+            seq: 0,
+            ack: 0,
+            flags: 0,
+        };
+        let (c, s) = (k.wrapping_mul(0x9e37_79b9), 77u32);
+        let byte = |off: u32| (off.wrapping_mul(13) ^ k) as u8;
+        let data = |seq_off: u32, len: u32, flip: &[u32]| {
+            let mut d: Vec<u8> = (seq_off..seq_off + len).map(byte).collect();
+            for &f in flip {
+                d[f as usize] ^= 0xff;
+            }
+            let mut out = Vec::new();
+            let seg = Seg {
+                seq: c.wrapping_add(1 + seq_off),
+                ack: s + 1,
+                flags: PSH | ACK,
+                ..a
+            };
+            tcp_frame(&mut out, &seg, &d);
+            out
+        };
+        let mut hs = Vec::new();
+        tcp_frame(
+            &mut hs,
+            &Seg {
+                seq: c,
+                flags: SYN,
+                ..a
+            },
+            &[],
+        );
+        frames.push(std::mem::take(&mut hs));
+        tcp_frame(&mut hs, &a.reply(s, c.wrapping_add(1), SYN | ACK), &[]);
+        frames.push(std::mem::take(&mut hs));
+        for i in 0..40 {
+            frames.push(data(i * 1000, 1000, &[]));
+        }
+        for i in 0..200 {
+            frames.push(data(40_000 + i * 10, 10, &[]));
+        }
+        frames.push(data(35_000, 1000, &[10, 500, 999]));
+        frames.push(data(36_000, 1000, &[]));
+        frames.push(data(38_000, 1000, &[0]));
+        frames.push(data(40_000 + 197 * 10, 10, &[4]));
+        frames.push(data(5_000, 1000, &[]));
+        let end = c.wrapping_add(1 + 42_000);
+        let mut fin = Vec::new();
+        tcp_frame(
+            &mut fin,
+            &Seg {
+                seq: end,
+                ack: s + 1,
+                flags: FIN | ACK,
+                ..a
+            },
+            &[],
+        );
+        frames.push(fin);
+        let mut fin = Vec::new();
+        tcp_frame(
+            &mut fin,
+            &a.reply(s + 1, end.wrapping_add(1), FIN | ACK),
+            &[],
+        );
+        frames.push(fin);
+    }
+    let mut next = frames.into_iter();
+    let gen = GenPcap::new(move |i, out: &mut Vec<u8>| {
+        out.extend_from_slice(&next.next()?);
+        Some(1_700_000_000_000_000_000 + i as i64 * 100_000)
+    });
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("resent.pcap");
+    let mut file = std::fs::File::create(&path).expect("create");
+    std::io::copy(&mut { gen }, &mut file).expect("write the capture");
+    drop(file);
+    assert_same(&path, false);
+    let (_, report, _) = run(&path, "2", false);
+    let report: serde_json::Value = serde_json::from_slice(&report).expect("a JSON report");
+    let streams = report["streams"].as_array().expect("streams");
+    assert_eq!(streams.len(), conns as usize);
+    for s in streams {
+        let re = &s["reassembly"];
+        assert_eq!(re["retransmissions"], 5, "{s}");
+        assert_eq!(re["conflicting_bytes"], 5, "{re}");
+        assert_eq!(re["unchecked_bytes"], 1000, "{re}");
+    }
+}

@@ -18,6 +18,7 @@
 //! - Dropping the [`ReadAhead`] stops the thread at its next block (it is detached, not
 //!   joined: a read blocked on a FIFO must not hang the analysis).
 
+use std::fs::File;
 use std::io::{self, ErrorKind, Read};
 use std::ops::Deref;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
@@ -31,12 +32,46 @@ pub const AHEAD_HEADROOM: usize = 64 << 10;
 /// Filled blocks waiting for the analysis thread.
 const DEPTH: usize = 2;
 
+/// What the read-ahead thread reads: any reader; a regular file also says where its next
+/// byte lies, so the blocks can say where theirs came from.
+pub trait Source: Read + Send + 'static {
+    /// The file the next byte read comes from and its offset there (None: not a file
+    /// that can be read again).
+    fn origin(&mut self) -> Option<(Arc<File>, u64)> {
+        None
+    }
+}
+
 /// A block being read, shared with later stages (the stream thread's batches point into it
 /// instead of copying payloads): its memory goes back to the reading thread's pool when
 /// the last holder drops it.
 pub struct SharedBlock {
     data: Vec<u8>,
     back: Sender<Vec<u8>>,
+    /// The file and the offset of `data[AHEAD_HEADROOM]` in it, when read from a file.
+    origin: Option<(Arc<File>, u64)>,
+    /// `data[valid.0..valid.1]` are file bytes (the headroom before `valid.0` holds stale
+    /// bytes of an earlier block).
+    valid: (usize, usize),
+}
+
+impl SharedBlock {
+    /// The file the block was read from, if it was read from a regular file.
+    pub fn file(&self) -> Option<&Arc<File>> {
+        self.origin.as_ref().map(|(f, _)| f)
+    }
+
+    /// The offset in [`file`](Self::file) of `bytes`, when they are file bytes of this
+    /// block (compared by address: a copy elsewhere has none).
+    pub fn file_offset(&self, bytes: &[u8]) -> Option<u64> {
+        let (_, start) = self.origin.as_ref()?;
+        let at = (bytes.as_ptr() as usize).checked_sub(self.data.as_ptr() as usize)?;
+        if at < self.valid.0 || at.checked_add(bytes.len())? > self.valid.1 {
+            return None;
+        }
+        // The headroom holds the bytes just before `start` (the previous block's tail).
+        (start + at as u64).checked_sub(AHEAD_HEADROOM as u64)
+    }
 }
 
 impl std::fmt::Debug for SharedBlock {
@@ -63,6 +98,8 @@ impl Drop for SharedBlock {
 pub struct Block {
     pub data: Vec<u8>,
     pub len: usize,
+    /// The file and the offset of `data[AHEAD_HEADROOM]` in it, when read from a file.
+    pub origin: Option<(Arc<File>, u64)>,
 }
 
 enum Msg {
@@ -83,7 +120,7 @@ pub struct ReadAhead {
 
 impl ReadAhead {
     /// Starts the thread reading `reader`.
-    pub fn start<R: Read + Send + 'static>(reader: R) -> Self {
+    pub fn start<R: Source>(reader: R) -> Self {
         let (tx, rx) = mpsc::sync_channel(DEPTH);
         let (back, back_rx) = mpsc::channel();
         let thread_tx = tx.clone();
@@ -115,6 +152,9 @@ impl ReadAhead {
                 .data
                 .copy_within(AHEAD_HEADROOM + used..block.len, AHEAD_HEADROOM);
             block.len = AHEAD_HEADROOM + unread;
+            if let Some((_, start)) = &mut block.origin {
+                *start += used as u64;
+            }
             return Ok(Some(block));
         }
         if self.done {
@@ -139,11 +179,15 @@ impl ReadAhead {
         }
     }
 
-    /// Wraps a block's buffer for sharing; it returns to the pool when no longer held.
-    pub fn share(&self, data: Vec<u8>) -> Arc<SharedBlock> {
+    /// Wraps a block for sharing; its buffer returns to the pool when no longer held.
+    /// `valid_from`: where its file bytes start (the headroom may hold the previous
+    /// block's tail just before `AHEAD_HEADROOM`).
+    pub fn share(&self, block: Block, valid_from: usize) -> Arc<SharedBlock> {
         Arc::new(SharedBlock {
-            data,
+            valid: (valid_from.min(AHEAD_HEADROOM), block.len),
+            data: block.data,
             back: self.back.clone(),
+            origin: block.origin,
         })
     }
 
@@ -180,7 +224,7 @@ impl Read for ReadAhead {
 }
 
 /// The thread: read blocks until the end, an error, or the analysis side is gone.
-fn run<R: Read>(mut reader: R, tx: &SyncSender<Msg>, back: &Receiver<Vec<u8>>) {
+fn run<R: Source>(mut reader: R, tx: &SyncSender<Msg>, back: &Receiver<Vec<u8>>) {
     loop {
         let mut data = match back.try_recv() {
             Ok(b) => b,
@@ -189,12 +233,14 @@ fn run<R: Read>(mut reader: R, tx: &SyncSender<Msg>, back: &Receiver<Vec<u8>>) {
             }
         };
         let msg = loop {
+            let origin = reader.origin();
             match reader.read(&mut data[AHEAD_HEADROOM..]) {
                 Ok(0) => break Msg::End,
                 Ok(n) => {
                     break Msg::Data(Block {
                         data,
                         len: AHEAD_HEADROOM + n,
+                        origin,
                     })
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -218,6 +264,8 @@ mod tests {
         at: usize,
         err: bool,
     }
+
+    impl Source for Pieces {}
 
     impl Read for Pieces {
         fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use super::history::History;
+use super::reread::{Files, Origin};
 use super::{KeyedSink, StreamKey, StreamOptions, StreamSink, Totals, PIECE_COST};
 use crate::analyze::messages::{MessageMapper, SegmentFacts};
 use crate::analyze::seq::SeqUnwrapper;
@@ -90,6 +91,10 @@ pub(super) struct Cx<'a> {
     pub(super) sink: Option<&'a mut (dyn StreamSink + 'static)>,
     pub(super) key: StreamKey,
     pub(super) totals: &'a mut Totals,
+    /// The files history windows read bytes back from.
+    pub(super) files: &'a mut Files,
+    /// Where the current packet's payload can be read again, if anywhere.
+    pub(super) origin: Option<Origin<'a>>,
 }
 
 impl Conn {
@@ -136,7 +141,7 @@ impl Conn {
             h.rst_frame.get_or_insert(frame);
             h.re.rst_payload_bytes += u64::from(t.payload_len);
             // This side sends nothing more: its history window is no longer needed.
-            h.release_history(cx.mem);
+            h.release_history(cx);
             return;
         }
         if t.payload_len > 0 {
@@ -165,7 +170,7 @@ impl Conn {
         // Everything up to the FIN is delivered: only late copies can still come, and
         // they count as unchecked. Memory then follows open streams, not lingering ones.
         if h.fin.is_some_and(|f| h.next >= f.offset) && h.ooo.is_empty() {
-            h.release_history(cx.mem);
+            h.release_history(cx);
         }
     }
 }
@@ -291,7 +296,7 @@ impl Half {
             let cmp_end = below.min(cap_end);
             let (checked, d, f) = if start < cmp_end {
                 self.hist
-                    .compare(start, &captured[..(cmp_end - start) as usize])
+                    .compare(start, &captured[..(cmp_end - start) as usize], cx.files)
             } else {
                 (0, 0, None)
             };
@@ -525,8 +530,10 @@ impl Half {
                 self.hist_denied = true;
                 cx.totals.history_denied += 1;
             }
-            // A direction without a window (none yet, or refused) keeps nothing.
-            self.hist.push(at, bytes);
+            // A direction without a window (none yet, or refused) keeps nothing. Bytes
+            // of the packet being read are kept as a file position when they can be.
+            let from = cx.origin.and_then(|o| o.locate(bytes));
+            self.hist.push(at, bytes, from, cx.files);
             let key = cx.key;
             match cx.sink.as_deref_mut() {
                 Some(s) => {
@@ -573,7 +580,7 @@ impl Half {
                 });
             }
         }
-        self.hist.clear_at(offset + len);
+        self.hist.clear_at(offset + len, cx.files);
         let key = cx.key;
         match cx.sink.as_deref_mut() {
             Some(s) => {
@@ -589,9 +596,9 @@ impl Half {
     }
 
     /// Frees the history window for good (the direction has ended).
-    pub(super) fn release_history(&mut self, mem: &mut usize) {
-        *mem = mem.saturating_sub(self.hist.release());
-        self.hist.clear_at(self.next);
+    pub(super) fn release_history(&mut self, cx: &mut Cx<'_>) {
+        *cx.mem = cx.mem.saturating_sub(self.hist.release(cx.files));
+        self.hist.clear_at(self.next, cx.files);
         self.hist_denied = true;
     }
 
@@ -615,7 +622,7 @@ impl Half {
             let mut dummy = 0usize;
             self.drain(&mut dummy, cx);
         }
-        *cx.mem = cx.mem.saturating_sub(self.hist.release());
+        *cx.mem = cx.mem.saturating_sub(self.hist.release(cx.files));
         if let Some(f) = self.fin {
             if f.offset > self.next {
                 self.record_gap(self.next, f.offset - self.next, "lost", cx);

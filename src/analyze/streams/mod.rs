@@ -23,10 +23,12 @@
 //! Parts: this module holds the analyzer (connections by id, UDP flows, entries, which
 //! directions keep their lists); `half` the reassembly of one connection and its two
 //! directions; `history` the window of delivered bytes that re-sent copies are compared
-//! with; [`thread`] runs the analyzer on a thread of its own.
+//! with; `reread` the capture files that window reads bytes back from instead of keeping
+//! copies; [`thread`] runs the analyzer on a thread of its own.
 
 mod half;
 mod history;
+mod reread;
 pub mod thread;
 
 use half::{Conn, Cx, Half};
@@ -40,6 +42,7 @@ use rustc_hash::FxHashMap;
 use super::framing::{FramingConfig, FramingKind, DEFAULT_MAX_MESSAGE};
 use super::messages::{MessageMapper, MessageSink};
 use super::{Analyzer, Ctx, Dir};
+use crate::capture::SharedBlock;
 use crate::dissect::{Packet, Tcp, Udp};
 use crate::report::ndjson::Event;
 use crate::report::streams::{DatagramEntry, EntryStore, UdpFlowEntry};
@@ -180,6 +183,8 @@ pub struct StreamAnalyzer {
     udp: FxHashMap<u64, Box<UdpFlow>>,
     /// Bytes held in out-of-order buffers and history windows, all connections.
     mem: usize,
+    /// The capture files history windows read bytes back from.
+    files: reread::Files,
     store: Option<EntryStore>,
     udp_store: Option<EntryStore>,
     sink: Option<Box<dyn StreamSink>>,
@@ -251,6 +256,7 @@ impl StreamAnalyzer {
             conns: FxHashMap::default(),
             udp: FxHashMap::default(),
             mem: 0,
+            files: reread::Files::default(),
             store: Some(EntryStore::new()?),
             udp_store: Some(EntryStore::new()?),
             sink,
@@ -291,7 +297,8 @@ impl StreamAnalyzer {
     }
 
     /// One TCP segment of connection `id` (as the tracker assigned it), sent from `src`
-    /// to `dst` in frame `frame`.
+    /// to `dst` in frame `frame`; `block`: the read-ahead block its payload lies in, if
+    /// any (the history then keeps file positions rather than copies).
     pub(crate) fn on_tcp(
         &mut self,
         id: u64,
@@ -299,6 +306,7 @@ impl StreamAnalyzer {
         frame: u64,
         (src, dst): (IpAddr, IpAddr),
         t: &Tcp<'_>,
+        block: Option<&SharedBlock>,
     ) {
         if !self.conns.contains_key(&id) {
             let (orig, resp) = match dir {
@@ -333,12 +341,18 @@ impl StreamAnalyzer {
             src: endpoint(src, t.src_port),
             dst: endpoint(dst, t.dst_port),
         };
+        let origin = match block {
+            Some(b) if !t.payload.is_empty() => self.files.origin(b),
+            _ => None,
+        };
         let mut cx = Cx {
             opts: &self.opts,
             mem: &mut self.mem,
             sink: self.sink.as_deref_mut(),
             key,
             totals: &mut self.totals,
+            files: &mut self.files,
+            origin,
         };
         let had_payload = conn.halves[dir.index()].payload;
         conn.segment(dir, frame, t, &mut cx);
@@ -489,6 +503,8 @@ impl StreamAnalyzer {
                 sink: self.sink.as_deref_mut(),
                 key,
                 totals: &mut self.totals,
+                files: &mut self.files,
+                origin: None,
             };
             let peer_mss = conn.mss[dir.other().index()];
             let assumed = if conn.v6 { 1440 } else { 1460 };
@@ -533,7 +549,9 @@ impl Analyzer for StreamAnalyzer {
         self.emit = ctx.want_events;
         if let (Some(c), Some(ips)) = (ctx.conn, p.ips()) {
             match &p.transport {
-                crate::dissect::Transport::Tcp(t) => self.on_tcp(c.id, c.dir, p.frame, ips, t),
+                crate::dissect::Transport::Tcp(t) => {
+                    self.on_tcp(c.id, c.dir, p.frame, ips, t, None)
+                }
                 crate::dissect::Transport::Udp(u) => {
                     self.on_udp(c.id, c.dir, p.frame, ips, u, p.reassembled_from)
                 }

@@ -117,12 +117,15 @@ impl Batch {
                     tcp,
                     payload,
                 } => {
-                    let payload = match *payload {
-                        Bytes::Copied { at, len } => &self.bytes[at..at + len],
-                        Bytes::Held { block, at, len } => &self.blocks[block][at..at + len],
+                    let (payload, block) = match *payload {
+                        Bytes::Copied { at, len } => (&self.bytes[at..at + len], None),
+                        Bytes::Held { block, at, len } => {
+                            let b: &SharedBlock = &self.blocks[block];
+                            (&b[at..at + len], Some(b))
+                        }
                     };
                     let t = Tcp { payload, ..*tcp };
-                    a.on_tcp(*id, *dir, *frame, *ips, &t);
+                    a.on_tcp(*id, *dir, *frame, *ips, &t, block);
                 }
                 Item::Udp {
                     id,

@@ -14,35 +14,50 @@ use std::path::PathBuf;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::capture::ahead::{ReadAhead, SharedBlock, AHEAD_HEADROOM};
+use crate::capture::ahead::{ReadAhead, SharedBlock, Source, AHEAD_HEADROOM};
 
 const MIN_BUFFER: usize = 1 << 20;
 /// The buffer of a file that has not started reading packets: enough for file headers.
 const HEADER_BUFFER: usize = 4 << 10;
 
 /// A regular file that can give its descriptor back and reopen at the same position.
+/// (Shared: the read-ahead blocks hand it on, so the stream history can read bytes again.)
 pub(super) struct Reopen {
     pub(super) path: PathBuf,
-    pub(super) file: Option<File>,
+    pub(super) file: Option<Arc<File>>,
     /// Bytes read so far: where a reopened file continues.
     pub(super) pos: u64,
 }
 
+impl Reopen {
+    fn open(&mut self) -> std::io::Result<&Arc<File>> {
+        if self.file.is_none() {
+            // The file may have vanished or changed since it was opened: that is a read
+            // error here, which the reader reports as damage at this offset.
+            let mut f = File::open(&self.path)?;
+            f.seek(SeekFrom::Start(self.pos))?;
+            self.file = Some(Arc::new(f));
+        }
+        self.file
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("the capture file could not be kept open"))
+    }
+}
+
 impl Read for Reopen {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let file = match &mut self.file {
-            Some(f) => f,
-            None => {
-                // The file may have vanished or changed since it was opened: that is a read
-                // error here, which the reader reports as damage at this offset.
-                let mut f = File::open(&self.path)?;
-                f.seek(SeekFrom::Start(self.pos))?;
-                self.file.insert(f)
-            }
-        };
+        let mut file: &File = self.open()?;
         let n = file.read(buf)?;
         self.pos += n as u64;
         Ok(n)
+    }
+}
+
+impl Source for Reopen {
+    fn origin(&mut self) -> Option<(Arc<File>, u64)> {
+        // An open error comes back from the read that follows.
+        let pos = self.pos;
+        self.open().ok().map(|f| (Arc::clone(f), pos))
     }
 }
 
@@ -201,12 +216,13 @@ impl Buffer {
                 block.data[start..AHEAD_HEADROOM].copy_from_slice(&self.buf[self.pos..self.len]);
                 // From here on the block is only read: share it, so the stream thread can
                 // point into it rather than copy payloads out.
-                let new = Storage::Shared(ahead.share(block.data));
+                let len = block.len;
+                let new = Storage::Shared(ahead.share(block, start));
                 if let Storage::Own(old) = std::mem::replace(&mut self.buf, new) {
                     ahead.recycle(old);
                 }
                 self.pos = start;
-                self.len = block.len;
+                self.len = len;
             } else {
                 let buf = self.buf.own_mut();
                 if self.pos > 0 {

@@ -27,6 +27,7 @@ mod pcapng;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use pcap_file::pcap::PcapHeader;
 use pcap_file::pcapng::PcapNgParser;
@@ -159,7 +160,7 @@ impl CaptureFile {
             if f.metadata().is_ok_and(|m| m.is_file()) {
                 Input::File(Reopen {
                     path: path.to_path_buf(),
-                    file: Some(f),
+                    file: Some(Arc::new(f)),
                     pos: 0,
                 })
             } else {
