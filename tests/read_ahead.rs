@@ -148,3 +148,33 @@ fn a_file_cut_inside_a_record_is_damaged_at_the_same_offset() {
         compare("cut.pcap", &bytes[..cut]);
     }
 }
+
+/// Without the stream thread holding blocks, a file is read with at most four blocks: two
+/// waiting, one being filled, one being read. The record reader used to wait for the next
+/// block while still holding the one it had read, so a reading thread that was not blocked
+/// at that moment made a fifth: a race, so the file is read many times, half of them with
+/// a slow consumer (the reading thread then always ahead), half as fast as it goes.
+#[test]
+fn a_file_is_read_with_at_most_four_blocks() {
+    let lens: Vec<usize> = (0..14_000).map(|i| 60 + (i * 337) % 1455).collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("blocks.pcap");
+    std::fs::write(&path, pcap(&lens)).expect("write capture");
+    for run in 0..40 {
+        let mut c = CaptureFile::open(&path, 0, DEFAULT_MAX_RECORD).expect("opens");
+        let (mut frame, mut most) = (1u64, 0);
+        loop {
+            match c.next_packet(frame) {
+                Next::Packet(_) => frame += 1,
+                Next::End | Next::Damaged(_) => break,
+                _ => {}
+            }
+            if run % 2 == 0 && frame % 500 == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            most = most.max(c.read_ahead_blocks());
+        }
+        assert_eq!(frame - 1, lens.len() as u64);
+        assert!(most <= 4, "run {run}: {most} blocks made");
+    }
+}

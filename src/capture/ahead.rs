@@ -21,6 +21,7 @@
 use std::fs::File;
 use std::io::{self, ErrorKind, Read};
 use std::ops::Deref;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
 use std::sync::Arc;
 
@@ -116,6 +117,8 @@ pub struct ReadAhead {
     done: bool,
     /// A block being consumed through the plain [`Read`] path.
     pending: Option<(Block, usize)>,
+    /// Blocks the thread has made (not reused ones).
+    made: Arc<AtomicUsize>,
 }
 
 impl ReadAhead {
@@ -124,9 +127,11 @@ impl ReadAhead {
         let (tx, rx) = mpsc::sync_channel(DEPTH);
         let (back, back_rx) = mpsc::channel();
         let thread_tx = tx.clone();
+        let made = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&made);
         let spawned = std::thread::Builder::new()
             .name("netlens-read".into())
-            .spawn(move || run(reader, &thread_tx, &back_rx));
+            .spawn(move || run(reader, &thread_tx, &back_rx, &counted));
         if let Err(e) = spawned {
             // The file then reads as an I/O error at its first byte, with the reason.
             let _ = tx.send(Msg::Error(io::Error::new(
@@ -139,7 +144,13 @@ impl ReadAhead {
             back,
             done: false,
             pending: None,
+            made,
         }
+    }
+
+    /// Blocks the thread has made so far (memory: each is [`BLOCK`] + [`AHEAD_HEADROOM`]).
+    pub fn blocks_made(&self) -> usize {
+        self.made.load(Ordering::Relaxed)
     }
 
     /// The next block, `None` at the end of input.
@@ -224,11 +235,17 @@ impl Read for ReadAhead {
 }
 
 /// The thread: read blocks until the end, an error, or the analysis side is gone.
-fn run<R: Source>(mut reader: R, tx: &SyncSender<Msg>, back: &Receiver<Vec<u8>>) {
+fn run<R: Source>(
+    mut reader: R,
+    tx: &SyncSender<Msg>,
+    back: &Receiver<Vec<u8>>,
+    made: &AtomicUsize,
+) {
     loop {
         let mut data = match back.try_recv() {
             Ok(b) => b,
             Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
+                made.fetch_add(1, Ordering::Relaxed);
                 vec![0; AHEAD_HEADROOM + BLOCK]
             }
         };

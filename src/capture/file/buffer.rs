@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::capture::ahead::{ReadAhead, SharedBlock, Source, AHEAD_HEADROOM};
+use crate::capture::ahead::{ReadAhead, SharedBlock, Source, AHEAD_HEADROOM, BLOCK};
 
 const MIN_BUFFER: usize = 1 << 20;
 /// The buffer of a file that has not started reading packets: enough for file headers.
@@ -131,6 +131,8 @@ pub(super) struct Buffer {
     /// File offset of `buf[pos]`.
     pub(super) offset: u64,
     pub(super) eof: bool,
+    /// Holds a block's unread tail while the next block is awaited (reused).
+    spare: Vec<u8>,
 }
 
 impl Buffer {
@@ -142,6 +144,7 @@ impl Buffer {
             len: 0,
             offset: 0,
             eof: false,
+            spare: Vec::new(),
         }
     }
 
@@ -202,6 +205,19 @@ impl Buffer {
     /// record bigger than 64 KiB) falls back to appending, growing as bytes arrive.
     fn fill_ahead(&mut self, need: usize) -> std::io::Result<usize> {
         while self.len - self.pos < need {
+            let tail = self.len - self.pos;
+            if tail <= AHEAD_HEADROOM && matches!(self.buf, Storage::Shared(_)) {
+                // Give the block back before waiting for the next one, keeping only its
+                // unread tail: holding it meanwhile made one block more than the
+                // read-ahead's depth exist at every swap, 1 MiB of peak memory that a
+                // run used or not depending on thread timing.
+                let mut kept = std::mem::take(&mut self.spare);
+                kept.clear();
+                kept.extend_from_slice(&self.buf[self.pos..self.len]);
+                self.buf = Storage::Own(kept);
+                self.pos = 0;
+                self.len = tail;
+            }
             let Input::Ahead(ahead) = &mut self.reader else {
                 unreachable!("fill_ahead is called for Input::Ahead only");
             };
@@ -209,7 +225,6 @@ impl Buffer {
                 self.eof = true;
                 break;
             };
-            let tail = self.len - self.pos;
             let got = block.len - AHEAD_HEADROOM;
             if tail <= AHEAD_HEADROOM {
                 let start = AHEAD_HEADROOM - tail;
@@ -219,7 +234,12 @@ impl Buffer {
                 let len = block.len;
                 let new = Storage::Shared(ahead.share(block, start));
                 if let Storage::Own(old) = std::mem::replace(&mut self.buf, new) {
-                    ahead.recycle(old);
+                    if old.len() == AHEAD_HEADROOM + BLOCK {
+                        ahead.recycle(old);
+                    } else if old.capacity() <= AHEAD_HEADROOM {
+                        // A tail kept above (or the header buffer): reused for the next.
+                        self.spare = old;
+                    }
                 }
                 self.pos = start;
                 self.len = len;
@@ -241,6 +261,14 @@ impl Buffer {
             }
         }
         Ok(self.len - self.pos)
+    }
+
+    /// Read-ahead blocks made so far (0 when the input is not read ahead).
+    pub(super) fn blocks_made(&self) -> usize {
+        match &self.reader {
+            Input::Ahead(a) => a.blocks_made(),
+            _ => 0,
+        }
     }
 
     /// The shared read-ahead block the buffer's bytes are in, if they are in one.

@@ -352,6 +352,12 @@ impl CaptureFile {
         self.buf.offset
     }
 
+    /// Read-ahead blocks made for this file so far (each `capture::ahead::BLOCK` plus
+    /// headroom of memory; 0 when it is not read ahead, or once it ended).
+    pub fn read_ahead_blocks(&self) -> usize {
+        self.buf.blocks_made()
+    }
+
     /// True once the file returned its end or its damage.
     pub fn is_done(&self) -> bool {
         self.done
