@@ -23,9 +23,10 @@ use std::collections::VecDeque;
 use super::reread::Files;
 
 /// Pieces a window keeps before it copies bytes again (one more may follow: the copied
-/// piece that later copies merge into). 128 pieces of 32 bytes hold a 16 KiB window of
+/// piece that later copies merge into). So the list never holds more than 128 pieces of
+/// 32 bytes, and its ring never grows past 128 (4 KiB); they hold a 16 KiB window of
 /// 128-byte segments.
-pub(super) const MAX_PIECES: usize = 128;
+pub(super) const MAX_PIECES: usize = 127;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Src {
@@ -485,8 +486,28 @@ mod tests {
             at += 20;
         }
         assert_eq!(h.pieces.len(), MAX_PIECES + 1);
-        assert_eq!(files.held(), [MAX_PIECES]);
-        assert_eq!(h.owned.len(), (2 * MAX_PIECES + 1) * 20);
+        // The list's memory: 128 pieces of 32 bytes at most, pushes and trims included.
+        assert_eq!(std::mem::size_of::<super::Piece>(), 32);
+        for i in 0..1000u64 {
+            h.push(
+                at,
+                &bytes(at, 20),
+                Some((slot, FILE_BASE + at + i + 1)),
+                &mut files,
+            );
+            at += 20;
+        }
+        assert!(h.pieces.capacity() <= 128, "{}", h.pieces.capacity());
+        // Each file piece holds its slot once; the copies are exactly the copied pieces.
+        let (mut file_pieces, mut copied) = (0, 0);
+        for p in &h.pieces {
+            match p.src {
+                Src::File { .. } => file_pieces += 1,
+                Src::Copied => copied += p.len,
+            }
+        }
+        assert_eq!(files.held(), [file_pieces]);
+        assert_eq!((h.owned.len(), h.len), (copied, 16 << 10));
         let _ = h.release(&mut files);
         assert_eq!(files.held(), [0]);
     }
