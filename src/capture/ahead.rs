@@ -62,12 +62,19 @@ impl SharedBlock {
         self.origin.as_ref().map(|(f, _)| f)
     }
 
+    /// Where `bytes` start in the block, if they lie in it (compared by address: a copy
+    /// elsewhere does not).
+    pub fn index_of(&self, bytes: &[u8]) -> Option<usize> {
+        let at = (bytes.as_ptr() as usize).checked_sub(self.data.as_ptr() as usize)?;
+        (at.checked_add(bytes.len())? <= self.data.len()).then_some(at)
+    }
+
     /// The offset in [`file`](Self::file) of `bytes`, when they are file bytes of this
-    /// block (compared by address: a copy elsewhere has none).
+    /// block.
     pub fn file_offset(&self, bytes: &[u8]) -> Option<u64> {
         let (_, start) = self.origin.as_ref()?;
-        let at = (bytes.as_ptr() as usize).checked_sub(self.data.as_ptr() as usize)?;
-        if at < self.valid.0 || at.checked_add(bytes.len())? > self.valid.1 {
+        let at = self.index_of(bytes)?;
+        if at < self.valid.0 || at + bytes.len() > self.valid.1 {
             return None;
         }
         // The headroom holds the bytes just before `start` (the previous block's tail).

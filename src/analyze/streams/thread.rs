@@ -146,9 +146,7 @@ impl Batch {
     /// block), copied otherwise.
     fn place(&mut self, payload: &[u8], block: Option<&Arc<SharedBlock>>) -> Bytes {
         if let Some(blk) = block.filter(|_| !payload.is_empty()) {
-            let base = blk.as_ptr() as usize;
-            let start = payload.as_ptr() as usize;
-            if start >= base && start + payload.len() <= base + blk.len() {
+            if let Some(at) = blk.index_of(payload) {
                 if !self
                     .blocks
                     .last()
@@ -158,7 +156,7 @@ impl Batch {
                 }
                 return Bytes::Held {
                     block: self.blocks.len() - 1,
-                    at: start - base,
+                    at,
                     len: payload.len(),
                 };
             }

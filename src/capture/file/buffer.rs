@@ -31,16 +31,17 @@ pub(super) struct Reopen {
 
 impl Reopen {
     fn open(&mut self) -> std::io::Result<&Arc<File>> {
-        if self.file.is_none() {
-            // The file may have vanished or changed since it was opened: that is a read
-            // error here, which the reader reports as damage at this offset.
-            let mut f = File::open(&self.path)?;
-            f.seek(SeekFrom::Start(self.pos))?;
-            self.file = Some(Arc::new(f));
-        }
-        self.file
-            .as_ref()
-            .ok_or_else(|| std::io::Error::other("the capture file could not be kept open"))
+        let file = match self.file.take() {
+            Some(f) => f,
+            None => {
+                // The file may have vanished or changed since it was opened: that is a read
+                // error here, which the reader reports as damage at this offset.
+                let mut f = File::open(&self.path)?;
+                f.seek(SeekFrom::Start(self.pos))?;
+                Arc::new(f)
+            }
+        };
+        Ok(self.file.insert(file))
     }
 }
 
