@@ -94,6 +94,19 @@ fn every_corpus_capture_reports_the_same_with_the_stream_thread() {
     }
 }
 
+/// A connection from 10.0.0.1:`sport` to 10.0.0.2:`dport`, as its client sends it.
+fn client(sport: u16, dport: u16) -> Seg {
+    Seg {
+        src_mac: [2, 0, 0, 0, 0, 1],
+        dst_mac: [2, 0, 0, 0, 0, 2],
+        src: (Ipv4Addr::new(10, 0, 0, 1), sport),
+        dst: (Ipv4Addr::new(10, 0, 0, 2), dport),
+        seq: 0,
+        ack: 0,
+        flags: 0,
+    }
+}
+
 /// 400 conversations one after another, each a 1 KiB request and a 20 KiB response in
 /// 1,000-byte segments: about 8 MB of payload and 11,000 frames, so dozens of batches
 /// (256 KiB or 2,048 calls each) with connections finalized in between.
@@ -101,15 +114,7 @@ fn every_corpus_capture_reports_the_same_with_the_stream_thread() {
 fn a_capture_of_many_batches_reports_the_same_with_the_stream_thread() {
     let convs: Vec<Conversation> = (0..400u32)
         .map(|k| Conversation {
-            a: Seg {
-                src_mac: [2, 0, 0, 0, 0, 1],
-                dst_mac: [2, 0, 0, 0, 0, 2],
-                src: (Ipv4Addr::new(10, 0, 0, 1), 20_000 + k as u16),
-                dst: (Ipv4Addr::new(10, 0, 0, 2), 8080),
-                seq: 0,
-                ack: 0,
-                flags: 0,
-            },
+            a: client(20_000 + k as u16, 8080),
             isn: k.wrapping_mul(0x9e37_79b9),
             risn: k.wrapping_mul(0x85eb_ca6b),
             request: (0..1024).map(|i| (i as u32 ^ k) as u8).collect(),
@@ -151,15 +156,7 @@ fn resent_bytes_compare_the_same_with_the_stream_thread() {
     let conns = 12u32;
     let mut frames: Vec<Vec<u8>> = Vec::new();
     for k in 0..conns {
-        let a = Seg {
-            src_mac: [2, 0, 0, 0, 0, 1],
-            dst_mac: [2, 0, 0, 0, 0, 2],
-            src: (Ipv4Addr::new(10, 0, 0, 1), 30_000 + k as u16),
-            dst: (Ipv4Addr::new(10, 0, 0, 2), 9000),
-            seq: 0,
-            ack: 0,
-            flags: 0,
-        };
+        let a = client(30_000 + k as u16, 9000);
         let (c, s) = (k.wrapping_mul(0x9e37_79b9), 77u32);
         let byte = |off: u32| (off.wrapping_mul(13) ^ k) as u8;
         let data = |seq_off: u32, len: u32, flip: &[u32]| {

@@ -597,8 +597,9 @@ impl Half {
 
     /// Frees the history window for good (the direction has ended).
     pub(super) fn release_history(&mut self, cx: &mut Cx<'_>) {
+        // A released window keeps and compares nothing, and `hist_denied` keeps it from
+        // growing again, so where it stands no longer matters.
         *cx.mem = cx.mem.saturating_sub(self.hist.release(cx.files));
-        self.hist.clear_at(self.next, cx.files);
         self.hist_denied = true;
     }
 

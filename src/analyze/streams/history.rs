@@ -11,7 +11,8 @@
 //! a cache miss on the destination each.)
 //!
 //! Invariant: the pieces cover exactly the offsets `[end - len, end)`, contiguous and in
-//! order; `len <= cap`; `owned` holds the bytes of the copied pieces, in order, and
+//! order (so a piece's offset is the sum of the lengths before it, and is not stored);
+//! `len <= cap`; `owned` holds the bytes of the copied pieces, in order, and
 //! nothing else; every file piece holds its slot in [`Files`] (released when the piece
 //! goes). `cap` is the window's notional size, what the shared memory budget is charged
 //! for: the bytes a window can compare are the same whether they are copied or not. The
@@ -24,7 +25,7 @@ use super::reread::Files;
 
 /// Pieces a window keeps before it copies bytes again (one more may follow: the copied
 /// piece that later copies merge into). So the list never holds more than 128 pieces of
-/// 32 bytes, and its ring never grows past 128 (4 KiB); they hold a 16 KiB window of
+/// 24 bytes, and its ring never grows past 128 (3 KiB); they hold a 16 KiB window of
 /// 128-byte segments.
 pub(super) const MAX_PIECES: usize = 127;
 
@@ -36,9 +37,9 @@ enum Src {
     File { slot: u16, pos: u64 },
 }
 
+/// Bytes of the window, after those of the pieces before it.
 #[derive(Clone, Copy, Debug)]
 struct Piece {
-    start: u64,
     len: usize,
     src: Src,
 }
@@ -117,7 +118,6 @@ impl History {
                     _ => {
                         files.hold(slot);
                         self.pieces.push_back(Piece {
-                            start,
                             len: n,
                             src: Src::File { slot, pos },
                         });
@@ -133,7 +133,6 @@ impl History {
                         ..
                     }) => *len += n,
                     _ => self.pieces.push_back(Piece {
-                        start,
                         len: n,
                         src: Src::Copied,
                     }),
@@ -159,7 +158,6 @@ impl History {
                 }
                 Src::File { pos, .. } => *pos += cut as u64,
             }
-            front.start += cut as u64;
             front.len -= cut;
             self.len -= cut;
             if front.len == 0 {
@@ -222,16 +220,17 @@ impl History {
                 }
             }
         };
-        // Where the current copied piece starts in `owned`.
+        // Where the current piece starts, in the stream and (copied pieces) in `owned`.
+        let mut start = self.end - self.len as u64;
         let mut owned_at = 0usize;
         for p in &self.pieces {
-            if p.start >= hi {
+            if start >= hi {
                 break;
             }
-            let (a, b) = (lo.max(p.start), hi.min(p.start + p.len as u64));
+            let (a, b) = (lo.max(start), hi.min(start + p.len as u64));
             if a < b {
                 let theirs = &data[(a - offset) as usize..(b - offset) as usize];
-                let skip = (a - p.start) as usize;
+                let skip = (a - start) as usize;
                 match p.src {
                     Src::Copied => {
                         let from = owned_at + skip;
@@ -247,6 +246,7 @@ impl History {
             if p.src == Src::Copied {
                 owned_at += p.len;
             }
+            start += p.len as u64;
         }
         (checked, diff, first)
     }
@@ -327,7 +327,6 @@ mod tests {
         let mut at = h.end - h.len as u64;
         let mut copied = 0;
         for p in &h.pieces {
-            assert_eq!(p.start, at, "{what}: pieces not contiguous");
             assert!(p.len > 0, "{what}: empty piece");
             at += p.len as u64;
             if p.src == Src::Copied {
@@ -476,27 +475,22 @@ mod tests {
         assert_eq!((h.pieces.len(), files.held()), (1, vec![1]));
         // Not back to back in the file (a record header between each): a piece each, up
         // to the limit, then one copied piece.
-        for i in 0..3 * MAX_PIECES as u64 {
-            h.push(
-                at,
-                &bytes(at, 20),
-                Some((slot, FILE_BASE + at + i + 1)),
-                &mut files,
-            );
-            at += 20;
-        }
+        let mut gapped = |h: &mut History, files: &mut Files, n: u64| {
+            for i in 0..n {
+                h.push(
+                    at,
+                    &bytes(at, 20),
+                    Some((slot, FILE_BASE + at + i + 1)),
+                    files,
+                );
+                at += 20;
+            }
+        };
+        gapped(&mut h, &mut files, 3 * MAX_PIECES as u64);
         assert_eq!(h.pieces.len(), MAX_PIECES + 1);
-        // The list's memory: 128 pieces of 32 bytes at most, pushes and trims included.
-        assert_eq!(std::mem::size_of::<super::Piece>(), 32);
-        for i in 0..1000u64 {
-            h.push(
-                at,
-                &bytes(at, 20),
-                Some((slot, FILE_BASE + at + i + 1)),
-                &mut files,
-            );
-            at += 20;
-        }
+        // The list's memory: 128 pieces of 24 bytes at most, pushes and trims included.
+        assert_eq!(std::mem::size_of::<super::Piece>(), 24);
+        gapped(&mut h, &mut files, 1000);
         assert!(h.pieces.capacity() <= 128, "{}", h.pieces.capacity());
         // Each file piece holds its slot once; the copies are exactly the copied pieces.
         let (mut file_pieces, mut copied) = (0, 0);
