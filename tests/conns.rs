@@ -769,3 +769,70 @@ fn packed_udp_flows_change_no_result() {
         files.len()
     );
 }
+
+/// The aggregates are counted without building entries (`conns::tally`); they must be
+/// what adding up the entries gives, with or without a JSON report, and the views' copy
+/// must match when no filter is set. Every fixture, plus a run with evictions.
+#[test]
+fn aggregates_add_up_the_entries() {
+    use std::collections::BTreeMap;
+    fn tally(m: &mut BTreeMap<String, u64>, k: &str) {
+        *m.entry(k.to_string()).or_default() += 1;
+    }
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(fixture(""))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 10, "{paths:?}");
+    for (path, max) in paths.iter().map(|p| (p, 250_000)).chain([
+        (&fixture("udp_exchange.pcap"), 1),
+        (&fixture("tcp_reused_tuple.pcap"), 1),
+    ]) {
+        let opts = ConnOptions {
+            max_connections: max,
+            ..ConnOptions::default()
+        };
+        let r = run_with(path, opts.clone());
+        let entries = r.connections.unwrap();
+        let st = r.connection_stats.unwrap();
+        let mut want = st.clone();
+        want.connections = entries.len() as u64;
+        want.tcp = entries.iter().filter(|e| e.proto == "tcp").count() as u64;
+        want.udp = want.connections - want.tcp;
+        want.handshake_outcomes.clear();
+        want.teardown_kinds.clear();
+        want.conn_states.clear();
+        want.finalized_by.clear();
+        for e in &entries {
+            if let Some(h) = &e.handshake {
+                tally(&mut want.handshake_outcomes, &h.outcome);
+            }
+            if let Some(t) = &e.teardown {
+                tally(&mut want.teardown_kinds, &t.kind);
+            }
+            tally(&mut want.conn_states, &e.conn_state);
+            tally(&mut want.finalized_by, &e.finalized_by);
+        }
+        assert_eq!(st, want, "{}", path.display());
+
+        // Without JSON, no entry is built for most connections: the same aggregates.
+        let mut config = Config::for_files(vec![path.clone()]);
+        config.conns = opts;
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let (plain, _) = netlens::run(&config, &mut out, &mut err).unwrap();
+        assert_eq!(
+            plain.connection_stats.as_ref(),
+            Some(&st),
+            "{}",
+            path.display()
+        );
+        assert_eq!(
+            plain.conn_view.map(|v| v.stats),
+            Some(st),
+            "{}",
+            path.display()
+        );
+    }
+}

@@ -190,9 +190,15 @@ pub(super) fn handshake_entry(c: &Conn, t: &TcpConn, orig: usize) -> HandshakeEn
     }
 }
 
-fn teardown_entry(c: &Conn, t: &TcpConn, orig: usize, outcome: &str) -> TeardownEntry {
+/// The teardown kind and its initiator (0/1 = slot, 2 = both), given the handshake's
+/// outcome: a handshake that failed has no teardown to speak of.
+pub(super) fn teardown_kind(t: &TcpConn, outcome: &str) -> (&'static str, Option<u8>) {
     let failed = matches!(outcome, "refused" | "no-answer" | "synack-no-ack");
-    let (kind, init) = t.td.kind(failed);
+    t.td.kind(failed)
+}
+
+fn teardown_entry(c: &Conn, t: &TcpConn, orig: usize, outcome: &str) -> TeardownEntry {
+    let (kind, init) = teardown_kind(t, outcome);
     let initiator = init.map(|s| {
         if s == 2 {
             "both".to_string()
@@ -239,8 +245,9 @@ fn teardown_entry(c: &Conn, t: &TcpConn, orig: usize, outcome: &str) -> Teardown
     }
 }
 
-/// Builds the report entry of a connection; the flag says a cap cut its analysis.
-pub(super) fn build_entry(c: &Conn, why: Finalized) -> (ConnEntry, bool) {
+/// Builds the report entry of a connection (whether a cap cut its analysis is in
+/// `tally::keys`).
+pub(super) fn build_entry(c: &Conn, why: Finalized) -> ConnEntry {
     let orig = c.orig_slot();
     let resp = orig ^ 1;
     let (proto, conn_state, history, ob, rb, missed) = match &c.proto {
@@ -281,7 +288,6 @@ pub(super) fn build_entry(c: &Conn, why: Finalized) -> (ConnEntry, bool) {
             }
         }
     };
-    let mut capped = false;
     let (handshake, teardown, anomalies, tcp_state) = match &c.proto {
         Proto::Tcp(t) => {
             let h = handshake_entry(c, t, orig);
@@ -297,7 +303,6 @@ pub(super) fn build_entry(c: &Conn, why: Finalized) -> (ConnEntry, bool) {
                 missed_bytes: t.an.missed_bytes(),
                 retransmitted_bytes: tot.retransmitted_bytes,
             };
-            capped = t.zeek.capped || t.zeek.history_dropped > 0 || t.an.capped;
             let st = TcpStateEntry {
                 orig: t.zeek.state(true).name().into(),
                 resp: t.zeek.state(false).name().into(),
@@ -306,7 +311,7 @@ pub(super) fn build_entry(c: &Conn, why: Finalized) -> (ConnEntry, bool) {
         }
         Proto::Udp(_) => (None, None, None, None),
     };
-    let e = ConnEntry {
+    ConnEntry {
         id: c.id,
         proto: proto.into(),
         orig: endpoint(c.addr[orig]),
@@ -335,6 +340,5 @@ pub(super) fn build_entry(c: &Conn, why: Finalized) -> (ConnEntry, bool) {
         teardown,
         anomalies,
         tcp_state,
-    };
-    (e, capped)
+    }
 }

@@ -41,6 +41,7 @@ pub mod events;
 pub mod handshake;
 pub mod ports;
 pub mod table;
+mod tally;
 pub mod teardown;
 pub mod zeek;
 
@@ -59,6 +60,7 @@ use crate::report::{Report, Warning};
 use entry::build_entry;
 use handshake::Handshake;
 use table::{FlowKey, Table};
+use tally::{Keys, Tally};
 use teardown::Teardown;
 use zeek::{Seg, ZeekTcp, ZeekUdp};
 
@@ -178,10 +180,14 @@ fn secs_to_ns(s: f64) -> i64 {
     }
 }
 
-/// Where finished entries go: the spill, the aggregates, the rows the views keep.
+/// Where finished connections go: the aggregates, the spill, the rows the views keep.
 struct Sink {
     spill: Option<Spill>,
     spill_error: Option<io::Error>,
+    /// Counted over all connections, and over those the views' filter matches; both
+    /// added to `stats` and `view.stats` by `finish_section`.
+    tally: Tally,
+    view_tally: Tally,
     stats: ConnStats,
     view: ConnView,
     rows: BTreeMap<u64, ConnEntry>,
@@ -192,44 +198,18 @@ struct Sink {
     port: Option<u16>,
 }
 
-fn count(map: &mut BTreeMap<String, u64>, k: &str) {
-    // The key is allocated only the first time it is seen.
-    match map.get_mut(k) {
-        Some(n) => *n += 1,
-        None => {
-            map.insert(k.to_string(), 1);
-        }
-    }
+/// Whether `keep_first` would keep an entry with this id.
+fn wants_row(map: &BTreeMap<u64, ConnEntry>, limit: usize, id: u64) -> bool {
+    limit == 0 || map.len() < limit || map.last_key_value().is_some_and(|(&k, _)| k > id)
 }
 
-fn add_stats(s: &mut ConnStats, e: &ConnEntry, capped: bool) {
-    s.connections += 1;
-    if e.proto == "tcp" {
-        s.tcp += 1;
-    } else {
-        s.udp += 1;
-    }
-    if let Some(h) = &e.handshake {
-        count(&mut s.handshake_outcomes, &h.outcome);
-    }
-    if let Some(t) = &e.teardown {
-        count(&mut s.teardown_kinds, &t.kind);
-    }
-    count(&mut s.conn_states, &e.conn_state);
-    count(&mut s.finalized_by, &e.finalized_by);
-    if capped {
-        s.capped += 1;
-    }
-}
-
+/// Keeps `e` among the first `limit` rows by id (0 = all).
 fn keep_first(map: &mut BTreeMap<u64, ConnEntry>, limit: usize, e: &ConnEntry) {
+    if !wants_row(map, limit, e.id) {
+        return;
+    }
     if limit != 0 && map.len() >= limit {
-        match map.last_key_value() {
-            Some((&k, _)) if k > e.id => {
-                map.remove(&k);
-            }
-            _ => return,
-        }
+        map.pop_last();
     }
     map.insert(e.id, e.clone());
 }
@@ -243,35 +223,47 @@ impl Sink {
                 .is_none_or(|p| c.addr[0].1 == p || c.addr[1].1 == p)
     }
 
-    fn put(&mut self, c: &Conn, e: ConnEntry, capped: bool) {
-        add_stats(&mut self.stats, &e, capped);
+    /// Counts a finalized connection; says whether anything here keeps its entry (the
+    /// spill, the `--conn` focus, a row the views keep), which is then given to `put`.
+    fn count(&mut self, c: &Conn, k: &Keys) -> bool {
+        self.tally.add(k);
+        if !self.keep_views {
+            return self.spill.is_some();
+        }
+        let focus = self.view.focus_id == Some(c.id);
+        let mut row = false;
+        if self.matches(c) {
+            self.view_tally.add(k);
+            self.view.rows_total += 1;
+            row = wants_row(&self.rows, self.limit, c.id);
+            if k.tcp {
+                self.view.tcp_total += 1;
+                row |= wants_row(&self.tcp_rows, self.limit, c.id);
+            }
+        }
+        self.spill.is_some() || focus || row
+    }
+
+    /// Keeps the entry of a connection `count` has counted and matched.
+    fn put(&mut self, c: &Conn, e: &ConnEntry) {
         if self.keep_views {
-            self.view_rows(c, &e, capped);
+            if self.view.focus_id == Some(e.id) {
+                self.view.focus = Some(e.clone());
+            }
+            if self.matches(c) {
+                keep_first(&mut self.rows, self.limit, e);
+                if matches!(c.proto, Proto::Tcp(_)) {
+                    keep_first(&mut self.tcp_rows, self.limit, e);
+                }
+            }
         }
         if let Some(sp) = self.spill.as_mut() {
-            if let Err(err) = sp.push_keyed_json(e.id, &e) {
+            if let Err(err) = sp.push_keyed_json(e.id, e) {
                 if self.spill_error.is_none() {
                     self.spill_error = Some(err);
                 }
                 self.spill = None;
             }
-        }
-    }
-
-    /// The rows and totals the terminal views keep.
-    fn view_rows(&mut self, c: &Conn, e: &ConnEntry, capped: bool) {
-        if self.view.focus_id == Some(e.id) {
-            self.view.focus = Some(e.clone());
-        }
-        if !self.matches(c) {
-            return;
-        }
-        add_stats(&mut self.view.stats, e, capped);
-        self.view.rows_total += 1;
-        keep_first(&mut self.rows, self.limit, e);
-        if e.proto == "tcp" {
-            self.view.tcp_total += 1;
-            keep_first(&mut self.tcp_rows, self.limit, e);
         }
     }
 }
@@ -332,6 +324,8 @@ impl ConnTracker {
             sink: Sink {
                 spill: if spill { Some(Spill::new()?) } else { None },
                 spill_error: None,
+                tally: Tally::default(),
+                view_tally: Tally::default(),
                 view: ConnView {
                     focus_id: opts.conn,
                     filter: filter.join(" and "),
@@ -363,11 +357,17 @@ impl ConnTracker {
             self.sink.stats.evicted += 1;
             self.sink.view.stats.evicted += 1;
         }
-        let (e, capped) = build_entry(&c, why);
-        if self.emit {
-            self.events.push(Event::Connection(Box::new(e.clone())));
+        // The aggregates need four names; a full entry is built only for what keeps it
+        // (see `tally`).
+        let keys = tally::keys(&c, why);
+        if !self.sink.count(&c, &keys) && !self.emit {
+            return;
         }
-        self.sink.put(&c, e, capped);
+        let e = build_entry(&c, why);
+        self.sink.put(&c, &e);
+        if self.emit {
+            self.events.push(Event::Connection(Box::new(e)));
+        }
     }
 
     /// Finalizes every connection whose deadline is at or before `now`.
@@ -665,6 +665,8 @@ impl ConnTracker {
             self.finalize(idx, Finalized::End, None);
         }
         let sink = &mut self.sink;
+        std::mem::take(&mut sink.tally).fold_into(&mut sink.stats);
+        std::mem::take(&mut sink.view_tally).fold_into(&mut sink.view.stats);
         report.connection_stats = Some(sink.stats.clone());
         if let Some(err) = sink.spill_error.take() {
             report.warnings.push(Warning {
