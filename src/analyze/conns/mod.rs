@@ -31,8 +31,9 @@
 //! bytes instead of a 256-byte allocation) and unpacked when they are touched again.
 //!
 //! Submodules: [`table`] (flow table, deadlines), `cold` (packed UDP flows), `entry` (the
-//! report entry), [`zeek`] (Zeek's state machine, history and conn_state), [`handshake`],
-//! [`teardown`], [`anomalies`], [`ports`] (Zeek's likely server ports).
+//! report entry), `tally` (the aggregates, counted without entries), [`zeek`] (Zeek's
+//! state machine, history and conn_state), [`handshake`], [`teardown`], [`anomalies`],
+//! [`ports`] (Zeek's likely server ports).
 
 pub mod anomalies;
 mod cold;
