@@ -41,6 +41,7 @@ mod entry;
 pub mod events;
 pub mod handshake;
 pub mod ports;
+mod rewind;
 pub mod table;
 mod tally;
 pub mod teardown;
@@ -89,6 +90,8 @@ pub enum Finalized {
     Idle,
     Evicted,
     Reused,
+    /// Capture time went back at a file boundary (see `rewind`).
+    Rewound,
     End,
 }
 
@@ -99,6 +102,7 @@ impl Finalized {
             Finalized::Idle => "idle",
             Finalized::Evicted => "evicted",
             Finalized::Reused => "reused",
+            Finalized::Rewound => "rewound",
             Finalized::End => "end",
         }
     }
@@ -283,6 +287,10 @@ pub struct ConnTracker {
     /// End of input with events wanted: (id, index) of the connections still open, in
     /// descending id order (batches pop from the back).
     end_queue: Option<Vec<(u64, u32)>>,
+    /// File index of the latest packet, and each time capture time went back when a
+    /// file began (see `rewind`).
+    file_index: u16,
+    rewinds: Vec<rewind::Rewind>,
 }
 
 impl ConnTracker {
@@ -322,6 +330,8 @@ impl ConnTracker {
             emit: false,
             events: Vec::new(),
             end_queue: None,
+            file_index: 0,
+            rewinds: Vec::new(),
             sink: Sink {
                 spill: if spill { Some(Spill::new()?) } else { None },
                 spill_error: None,
@@ -369,6 +379,21 @@ impl ConnTracker {
         if self.emit {
             self.events.push(Event::Connection(Box::new(e)));
         }
+    }
+
+    /// Finalizes every open connection, in id order; returns how many.
+    fn finalize_all(&mut self, why: Finalized, mut out: Option<&mut Vec<u64>>) -> u64 {
+        let mut open: Vec<(u64, u32)> = self
+            .table
+            .indices()
+            .into_iter()
+            .filter_map(|i| self.table.id_of(i).map(|id| (id, i)))
+            .collect();
+        open.sort_unstable();
+        for &(_, idx) in &open {
+            self.finalize(idx, why, out.as_deref_mut());
+        }
+        open.len() as u64
     }
 
     /// Finalizes every connection whose deadline is at or before `now`.
@@ -515,6 +540,10 @@ impl Analyzer for ConnTracker {
 
 impl ConnTracker {
     fn track(&mut self, pkt: &Packet<'_>, ctx: &mut Ctx) {
+        if pkt.file_index != self.file_index {
+            self.file_index = pkt.file_index;
+            self.check_rewind(pkt, &mut ctx.finalized);
+        }
         let Some((sip, dip)) = pkt.ips() else {
             return;
         };
@@ -655,16 +684,8 @@ impl ConnTracker {
         // Events were drained by `end_events` if anyone wanted them; none are built now.
         self.emit = false;
         // The rest, in id order (no ctx here: see the module docs).
-        let mut rest: Vec<(u64, u32)> = self
-            .table
-            .indices()
-            .into_iter()
-            .filter_map(|i| self.table.id_of(i).map(|id| (id, i)))
-            .collect();
-        rest.sort_unstable();
-        for (_, idx) in rest {
-            self.finalize(idx, Finalized::End, None);
-        }
+        self.finalize_all(Finalized::End, None);
+        self.rewind_warnings(report);
         let sink = &mut self.sink;
         std::mem::take(&mut sink.tally).fold_into(&mut sink.stats);
         std::mem::take(&mut sink.view_tally).fold_into(&mut sink.view.stats);

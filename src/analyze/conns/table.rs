@@ -386,6 +386,22 @@ impl Table {
         self.len
     }
 
+    /// Forgets the table's capture-time bookkeeping (deadline heap, cooling clock) so a
+    /// clock that went back starts afresh. Only for an empty table: packed flows keep
+    /// their times relative to the cooling base.
+    pub fn restart_clock(&mut self) {
+        debug_assert!(self.is_empty());
+        if !self.is_empty() {
+            return;
+        }
+        self.heap.clear();
+        self.cooling.hot_udp.clear();
+        self.cooling.base = None;
+        if self.cooling.after != i64::MAX {
+            self.cooling.next_sweep = i64::MIN;
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
