@@ -6,10 +6,10 @@
 //! packet it sets `ctx.conn = Some(ConnRef { id, dir, opened })`, ids counting from 1 in
 //! creation order (= `first_frame` order), and it pushes an id to `ctx.finalized` when
 //! that connection is finalized: after its linger time past a complete close, on idle
-//! timeout, on eviction by the table cap, and when a new SYN reuses its 4-tuple. At the
-//! end of input `finish` finalizes the rest (there is no packet, hence no `ctx`, then:
-//! later analyzers close out their own state in their own `finish`). `dir` is relative to
-//! roles fixed when the connection opens, so it never changes for a connection: Zeek's
+//! timeout, on eviction by the table cap, when a new SYN reuses its 4-tuple, and when a
+//! file begins well before the latest time seen (`rewind`). At the end of input `finish`
+//! finalizes the rest (there is no packet, hence no `ctx`, then: later analyzers close
+//! out their own state in their own `finish`). `dir` is relative to roles fixed when the connection opens, so it never changes for a connection: Zeek's
 //! roles at that point, except that a connection opening with a SYN-ACK takes the
 //! SYN-ACK's receiver as orig at once. Zeek flips such a connection as soon as an ACK,
 //! data or the missing SYN follows, so the entry's `orig` agrees with `dir` for every
@@ -19,7 +19,8 @@
 //! A new entry starts on a 4-tuple when none is tracked, when a SYN arrives after the
 //! earlier connection closed, or a SYN carries a different ISN (Zeek's `IsReuse`); a
 //! retransmitted SYN does not, and neither does the responder's SYN of a simultaneous
-//! open. Timing uses capture time only: the latest timestamp seen is "now".
+//! open. Timing uses capture time only: the latest timestamp seen is "now" (restarted by
+//! such a file, see `rewind`).
 //!
 //! Memory is bounded by `max_connections` live entries (the entry with the earliest
 //! deadline is evicted beyond it, and counted); finished entries are serialised at once
@@ -31,9 +32,10 @@
 //! bytes instead of a 256-byte allocation) and unpacked when they are touched again.
 //!
 //! Submodules: [`table`] (flow table, deadlines), `cold` (packed UDP flows), `entry` (the
-//! report entry), `tally` (the aggregates, counted without entries), [`zeek`] (Zeek's
-//! state machine, history and conn_state), [`handshake`], [`teardown`], [`anomalies`],
-//! [`ports`] (Zeek's likely server ports).
+//! report entry), `tally` (the aggregates, counted without entries), `rewind` (capture
+//! time going back when a file begins), [`zeek`] (Zeek's state machine, history and
+//! conn_state), [`handshake`], [`teardown`], [`anomalies`], [`ports`] (Zeek's likely
+//! server ports).
 
 pub mod anomalies;
 mod cold;
