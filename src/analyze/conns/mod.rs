@@ -9,12 +9,13 @@
 //! timeout, on eviction by the table cap, when a new SYN reuses its 4-tuple, and when a
 //! file begins well before the latest time seen (`rewind`). At the end of input `finish`
 //! finalizes the rest (there is no packet, hence no `ctx`, then: later analyzers close
-//! out their own state in their own `finish`). `dir` is relative to roles fixed when the connection opens, so it never changes for a connection: Zeek's
-//! roles at that point, except that a connection opening with a SYN-ACK takes the
-//! SYN-ACK's receiver as orig at once. Zeek flips such a connection as soon as an ACK,
-//! data or the missing SYN follows, so the entry's `orig` agrees with `dir` for every
-//! connection that carries payload; only a SYN-ACK answered by nothing of that kind (a
-//! scan answered by RST, say) keeps Zeek's `orig` = the SYN-ACK's sender in the entry.
+//! out their own state in their own `finish`). `dir` is relative to roles fixed when the
+//! connection opens, so it never changes for a connection: Zeek's roles at that point,
+//! except that a connection opening with a SYN-ACK takes the SYN-ACK's receiver as orig
+//! at once. Zeek flips such a connection as soon as an ACK, data or the missing SYN
+//! follows, so the entry's `orig` agrees with `dir` for every connection that carries
+//! payload; only a SYN-ACK answered by nothing of that kind (a scan answered by RST, say)
+//! keeps Zeek's `orig` = the SYN-ACK's sender in the entry.
 //!
 //! A new entry starts on a 4-tuple when none is tracked, when a SYN arrives after the
 //! earlier connection closed, or a SYN carries a different ISN (Zeek's `IsReuse`); a
