@@ -384,8 +384,8 @@ impl ConnTracker {
         }
     }
 
-    /// Finalizes every open connection, in id order; returns how many.
-    fn finalize_all(&mut self, why: Finalized, mut out: Option<&mut Vec<u64>>) -> u64 {
+    /// (id, table index) of every open connection, in id order.
+    fn open_by_id(&self) -> Vec<(u64, u32)> {
         let mut open: Vec<(u64, u32)> = self
             .table
             .indices()
@@ -393,6 +393,12 @@ impl ConnTracker {
             .filter_map(|i| self.table.id_of(i).map(|id| (id, i)))
             .collect();
         open.sort_unstable();
+        open
+    }
+
+    /// Finalizes every open connection, in id order; returns how many.
+    fn finalize_all(&mut self, why: Finalized, mut out: Option<&mut Vec<u64>>) -> u64 {
+        let open = self.open_by_id();
         for &(_, idx) in &open {
             self.finalize(idx, why, out.as_deref_mut());
         }
@@ -508,13 +514,8 @@ impl Analyzer for ConnTracker {
         const BATCH: usize = 256;
         self.emit = ctx.want_events;
         if self.end_queue.is_none() {
-            let mut rest: Vec<(u64, u32)> = self
-                .table
-                .indices()
-                .into_iter()
-                .filter_map(|i| self.table.id_of(i).map(|id| (id, i)))
-                .collect();
-            rest.sort_unstable_by(|a, b| b.cmp(a));
+            let mut rest = self.open_by_id();
+            rest.reverse();
             self.end_queue = Some(rest);
         }
         for _ in 0..BATCH {
