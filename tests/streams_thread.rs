@@ -6,7 +6,7 @@
 mod support;
 
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use support::synth::{Conversation, GenPcap, Seg};
@@ -95,6 +95,16 @@ fn every_corpus_capture_reports_the_same_with_the_stream_thread() {
 }
 
 /// A connection from 10.0.0.1:`sport` to 10.0.0.2:`dport`, as its client sends it.
+/// Writes a generated capture to `name` in a new temporary directory (kept as long as
+/// the returned handle).
+fn write_capture(mut gen: impl std::io::Read, name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join(name);
+    let mut file = std::fs::File::create(&path).expect("create");
+    std::io::copy(&mut gen, &mut file).expect("write the capture");
+    (dir, path)
+}
+
 fn client(sport: u16, dport: u16) -> Seg {
     Seg {
         src_mac: [2, 0, 0, 0, 0, 1],
@@ -133,11 +143,7 @@ fn a_capture_of_many_batches_reports_the_same_with_the_stream_thread() {
         at += 1;
         Some(1_700_000_000_000_000_000 + i as i64 * 100_000)
     });
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let path = dir.path().join("many.pcap");
-    let mut file = std::fs::File::create(&path).expect("create");
-    std::io::copy(&mut { gen }, &mut file).expect("write the capture");
-    drop(file);
+    let (_dir, path) = write_capture(gen, "many.pcap");
     let size = std::fs::metadata(&path).expect("written").len();
     assert!(size > 8_000_000, "{size}");
     assert_same(&path, true);
@@ -224,11 +230,7 @@ fn resent_bytes_compare_the_same_with_the_stream_thread() {
         out.extend_from_slice(&next.next()?);
         Some(1_700_000_000_000_000_000 + i as i64 * 100_000)
     });
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let path = dir.path().join("resent.pcap");
-    let mut file = std::fs::File::create(&path).expect("create");
-    std::io::copy(&mut { gen }, &mut file).expect("write the capture");
-    drop(file);
+    let (_dir, path) = write_capture(gen, "resent.pcap");
     assert_same(&path, false);
     let (_, report, _) = run(&path, "2", false);
     let report: serde_json::Value = serde_json::from_slice(&report).expect("a JSON report");

@@ -4,7 +4,7 @@
 //! The window is a list of pieces, in stream order, each either a position in a capture
 //! file (the bytes are read again from there when a comparison needs them, see
 //! `reread`) or bytes copied here, because they came from no file or the list is full
-//! ([`MAX_PIECES`], so a window of one-byte segments does not cost 32 bytes a byte).
+//! ([`MAX_PIECES`], so a window of one-byte segments does not cost 24 bytes a byte).
 //! Consecutive copied pieces merge, and so do file pieces that are consecutive in the
 //! file. (Copying only short segments was tried: the benchmark capture's segments average
 //! 375 bytes, and copying those under 64 bytes still cost most of what copying all did,
@@ -113,7 +113,6 @@ impl History {
                     Some(Piece {
                         len,
                         src: Src::File { slot: s, pos: p },
-                        ..
                     }) if *s == slot && *p + *len as u64 == pos => *len += n,
                     _ => {
                         files.hold(slot);
@@ -130,7 +129,6 @@ impl History {
                     Some(Piece {
                         len,
                         src: Src::Copied,
-                        ..
                     }) => *len += n,
                     _ => self.pieces.push_back(Piece {
                         len: n,
