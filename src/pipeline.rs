@@ -158,13 +158,16 @@ pub fn run_source(
         || config.parquet.is_some()
         || html
     {
-        let tracker = ConnTracker::new(
+        let mut tracker = ConnTracker::new(
             &config.conns,
             config.limit,
             config.json.is_some() || html,
             show_tables,
         )
         .map_err(output_error)?;
+        if let Input::Files(paths) = &config.input {
+            tracker.name_files(paths.iter().map(|p| p.display().to_string()).collect());
+        }
         analyzers.insert(0, Box::new(tracker));
     }
     if views.mac_table || html {

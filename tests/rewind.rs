@@ -134,6 +134,12 @@ fn a_file_that_starts_earlier_is_analyzed_after_the_others_as_if_alone() {
         .collect();
     assert_eq!(w.len(), 1, "{:#?}", two.warnings);
     assert_eq!(w[0].frame, Some(9), "{:#?}", w[0]);
+    assert_eq!(w[0].path.as_deref(), Some(&*a.display().to_string()));
+    assert!(
+        w[0].message.starts_with(&format!("{}: ", a.display())),
+        "{}",
+        w[0].message
+    );
     assert!(
         w[0].message.contains("input file 2 starts 3.000 s before"),
         "{}",

@@ -294,6 +294,8 @@ pub struct ConnTracker {
     /// file began (see `rewind`).
     file_index: u16,
     rewinds: Vec<rewind::Rewind>,
+    /// The input files' names, by index (empty when not reading files).
+    file_names: Vec<String>,
 }
 
 impl ConnTracker {
@@ -335,6 +337,7 @@ impl ConnTracker {
             end_queue: None,
             file_index: 0,
             rewinds: Vec::new(),
+            file_names: Vec::new(),
             sink: Sink {
                 spill: if spill { Some(Spill::new()?) } else { None },
                 spill_error: None,

@@ -33,6 +33,11 @@ pub(super) struct Rewind {
 }
 
 impl ConnTracker {
+    /// Names the input files (in order), for the warnings.
+    pub fn name_files(&mut self, names: Vec<String>) {
+        self.file_names = names;
+    }
+
     /// Called with the first packet of each file after the first.
     pub(super) fn check_rewind(&mut self, pkt: &Packet<'_>, out: &mut Vec<u64>) {
         if pkt.ts_ns >= self.now.saturating_sub(REWIND_NS) {
@@ -51,18 +56,20 @@ impl ConnTracker {
 
     pub(super) fn rewind_warnings(&self, report: &mut Report) {
         for r in &self.rewinds {
+            let path = self.file_names.get(usize::from(r.file_index)).cloned();
             report.warnings.push(Warning {
                 kind: "time-rewound".into(),
                 message: format!(
-                    "input file {} starts {:.3} s before the latest packet of the files before it: \
+                    "{}input file {} starts {:.3} s before the latest packet of the files before it: \
                      the {} connection(s) open then were closed out (finalized_by \"rewound\") \
                      and it was analyzed after them as if alone; mergecap (without -a) \
                      interleaves overlapping captures",
+                    path.as_deref().map(|p| format!("{p}: ")).unwrap_or_default(),
                     u32::from(r.file_index) + 1,
                     r.back_ns as f64 / 1e9,
                     r.closed
                 ),
-                path: None,
+                path,
                 offset: None,
                 frame: Some(r.frame),
             });
