@@ -170,9 +170,10 @@ pub fn run_source(
         }
         analyzers.insert(0, Box::new(tracker));
     }
-    if views.mac_table || html {
-        analyzers.push(Box::new(MacTableAnalyzer::new(&config.l2)));
-    }
+    // The MAC table may run on the stream thread (below); `mac_at` keeps its place in
+    // the order analyzers finish in (which orders their warnings).
+    let mut mac = (views.mac_table || html).then(|| MacTableAnalyzer::new(&config.l2));
+    let mac_at = analyzers.len();
     if views.arp || html {
         analyzers.push(Box::new(ArpAnalyzer::new(&config.l2)));
     }
@@ -192,15 +193,20 @@ pub fn run_source(
     let mut streams = stream_analyzer(config, views.streams || html)?;
     sinks.expect_streams(streams.is_some());
     // Events are written per packet in analyzer order, so they keep the streams inline.
+    // The MAC table goes with it: it reads neither transport nor `ctx`, and the pipeline
+    // thread is the busier one.
     let mut stream_thread = match streams.take() {
         Some(s) if config.threads > 1 && !ctx.want_events => {
-            Some(StreamThread::spawn(s).map_err(output_error)?)
+            Some(StreamThread::spawn(s, mac.take()).map_err(output_error)?)
         }
         s => {
             streams = s;
             None
         }
     };
+    if let Some(m) = mac.take() {
+        analyzers.insert(mac_at, Box::new(m));
+    }
     let mut live = LiveDisplay::new(config.status_line && !config.quiet);
     let mut progress = match &source {
         Source::Files(f) if config.progress && !config.quiet && !json_stdout => {
@@ -298,7 +304,11 @@ pub fn run_source(
     live.clear(err);
     progress.finish();
     if let Some(t) = stream_thread.take() {
-        streams = Some(t.join());
+        let (s, mac) = t.join();
+        streams = Some(s);
+        if let Some(m) = mac {
+            analyzers.insert(mac_at, Box::new(m));
+        }
     }
 
     let interfaces = source.interfaces();

@@ -40,12 +40,14 @@
 
 use rustc_hash::FxHashMap;
 
+mod frame;
 mod row;
+pub use frame::{Frame, FrameLink};
 use row::{Aged, Row};
 
 use super::{oui, Analyzer, Ctx};
 use crate::config::L2Options;
-use crate::dissect::{Link, Mac, Packet};
+use crate::dissect::{Mac, Packet};
 use crate::report::l2::{
     MacAged, MacDestination, MacEntry, MacMove, MacNotLearned, MacPort, MacTable, MacTotals,
 };
@@ -273,7 +275,7 @@ impl MacTableAnalyzer {
     }
 
     /// The row of `mac`, created (taking over what it received as a destination) if new.
-    fn row_for(&mut self, mac: Mac, p: &Packet<'_>) -> Option<usize> {
+    fn row_for(&mut self, mac: Mac, p: &Frame) -> Option<usize> {
         if let Some(i) = self.row_index(mac) {
             return Some(i);
         }
@@ -294,7 +296,7 @@ impl MacTableAnalyzer {
     }
 
     /// Step 1: learn or refresh `src` on (port, vlan).
-    fn learn(&mut self, src: Mac, vlan: Vlan, p: &Packet<'_>, now: i64, cooked: bool) {
+    fn learn(&mut self, src: Mac, vlan: Vlan, p: &Frame, now: i64, cooked: bool) {
         let Some(ri) = self.row_for(src, p) else {
             self.not_learned.macs_untracked += 1;
             return;
@@ -415,7 +417,7 @@ impl MacTableAnalyzer {
     fn record_move(
         &mut self,
         ri: usize,
-        p: &Packet<'_>,
+        p: &Frame,
         kind: &str,
         from_port: u32,
         from_vlan: Vlan,
@@ -438,7 +440,7 @@ impl MacTableAnalyzer {
     }
 
     /// Step 2: flood or forward towards `dst`.
-    fn forward(&mut self, dst: Mac, vlan: Vlan, p: &Packet<'_>, now: i64) {
+    fn forward(&mut self, dst: Mac, vlan: Vlan, p: &Frame, now: i64) {
         let bytes = u64::from(p.wire_len);
         let row = self.row_index(dst);
         match row {
@@ -567,14 +569,25 @@ impl MacTableAnalyzer {
 
 impl Analyzer for MacTableAnalyzer {
     fn on_packet(&mut self, p: &Packet<'_>, _ctx: &mut Ctx) {
+        self.on_frame(&Frame::of(p));
+    }
+
+    fn finish(&mut self, report: &mut Report) {
+        self.finish_section(report);
+    }
+}
+
+impl MacTableAnalyzer {
+    /// Replays one frame through the switch ([`Analyzer::on_packet`] of `Frame::of(p)`).
+    pub fn on_frame(&mut self, p: &Frame) {
         let now = self.now.map_or(p.ts_ns, |n| n.max(p.ts_ns));
         self.now = Some(now);
         if now > self.next_sweep {
             self.sweep(now);
         }
         match p.link {
-            Link::Ethernet { src, dst, .. } => {
-                let vlan = p.vlans.outer();
+            FrameLink::Ethernet { src, dst } => {
+                let vlan = p.vlan;
                 self.totals.frames += 1;
                 self.port_stat(p.port).frames += 1;
                 // The source is learned before the destination is looked up, so a frame
@@ -582,18 +595,18 @@ impl Analyzer for MacTableAnalyzer {
                 self.learn(src, vlan, p, now, false);
                 self.forward(dst, vlan, p, now);
             }
-            Link::Sll { src, .. } => {
+            FrameLink::Cooked { src } => {
                 self.not_learned.cooked_frames += 1;
                 match src {
                     Some(m) if !m.is_zero() => self.learn(m, None, p, now, true),
                     _ => self.not_learned.cooked_without_source_mac += 1,
                 }
             }
-            _ => self.not_learned.no_link_addresses += 1,
+            FrameLink::None => self.not_learned.no_link_addresses += 1,
         }
     }
 
-    fn finish(&mut self, report: &mut Report) {
+    fn finish_section(&mut self, report: &mut Report) {
         if let Some(now) = self.now {
             self.sweep(now);
         }

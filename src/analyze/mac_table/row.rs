@@ -1,10 +1,10 @@
 //! One MAC's report row as the learning switch builds it (frames sent and received, the
 //! VLANs and IP addresses it used, its moves and aged-out entries), every list capped.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::Vlan;
-use crate::dissect::{Mac, Net, Packet};
+use super::{Frame, Vlan};
+use crate::dissect::Mac;
 use crate::report::l2::MacMove;
 
 const MAX_IPS: usize = 16;
@@ -58,7 +58,7 @@ pub(super) struct Row {
 }
 
 impl Row {
-    pub(super) fn new(mac: Mac, p: &Packet<'_>) -> Self {
+    pub(super) fn new(mac: Mac, p: &Frame) -> Self {
         Row {
             mac,
             first_frame: p.frame,
@@ -92,7 +92,7 @@ impl Row {
     }
 
     /// Counts a frame this MAC sent.
-    pub(super) fn sent(&mut self, p: &Packet<'_>, vlan: Vlan) {
+    pub(super) fn sent(&mut self, p: &Frame, vlan: Vlan) {
         self.frames += 1;
         self.bytes += u64::from(p.wire_len);
         self.last_frame = p.frame;
@@ -105,13 +105,10 @@ impl Row {
                 }
             }
         }
-        match p.net {
-            Net::Ipv4(h) => add_capped(&mut self.ips, &mut self.ips_truncated, h.src),
-            Net::Arp(a) if a.is_eth_ipv4 => {
-                add_capped(&mut self.ips, &mut self.ips_truncated, a.sender_ip)
-            }
-            Net::Ipv6(h) => add_capped(&mut self.ipv6, &mut self.ipv6_truncated, h.src),
-            _ => {}
+        match p.sender {
+            Some(IpAddr::V4(ip)) => add_capped(&mut self.ips, &mut self.ips_truncated, ip),
+            Some(IpAddr::V6(ip)) => add_capped(&mut self.ipv6, &mut self.ipv6_truncated, ip),
+            None => {}
         }
     }
 

@@ -32,6 +32,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use super::StreamAnalyzer;
+use crate::analyze::mac_table::{Frame, MacTableAnalyzer};
 use crate::analyze::{Ctx, Dir};
 use crate::capture::SharedBlock;
 use crate::dissect::{Packet, Tcp, Transport, Udp};
@@ -87,22 +88,38 @@ struct Batch {
     bytes: Vec<u8>,
     blocks: Vec<Arc<SharedBlock>>,
     frags: Vec<u64>,
+    /// Every frame, as the MAC table reads it (empty when the table is not here).
+    frames: Vec<Frame>,
 }
 
 impl Batch {
-    fn new() -> Batch {
+    fn new(mac: bool) -> Batch {
         Batch {
             items: Vec::with_capacity(BATCH_ITEMS),
             bytes: Vec::with_capacity(2 * BATCH_BYTES),
             blocks: Vec::with_capacity(BATCH_BLOCKS),
             frags: Vec::new(),
+            frames: Vec::with_capacity(if mac { BATCH_ITEMS } else { 0 }),
         }
     }
 
     fn full(&self) -> bool {
         self.items.len() >= BATCH_ITEMS
+            || self.frames.len() >= BATCH_ITEMS
             || self.bytes.len() >= BATCH_BYTES
             || self.blocks.len() >= BATCH_BLOCKS
+    }
+
+    fn is_empty(&self) -> bool {
+        self.items.is_empty() && self.frames.is_empty()
+    }
+
+    /// Replays the batch's frames to the MAC table, in order. It and the stream analysis
+    /// share no state, so it does not matter which of them sees a batch first.
+    fn replay_frames(&self, mac: &mut MacTableAnalyzer) {
+        for f in &self.frames {
+            mac.on_frame(f);
+        }
     }
 
     /// Replays the batch's calls, in order.
@@ -175,6 +192,7 @@ impl Batch {
         // The blocks go back to the reading thread's pool (if nothing else holds them).
         self.blocks.clear();
         self.frags.clear();
+        self.frames.clear();
     }
 }
 
@@ -186,32 +204,45 @@ pub struct StreamThread {
     tx: Option<SyncSender<Batch>>,
     /// Replayed batches coming back for reuse.
     spare: Receiver<Batch>,
-    worker: JoinHandle<StreamAnalyzer>,
+    /// Whether frames are queued for the MAC table.
+    mac: bool,
+    worker: JoinHandle<(StreamAnalyzer, Option<MacTableAnalyzer>)>,
 }
 
 impl StreamThread {
-    /// Moves `analyzer` to a new thread.
-    pub fn spawn(mut analyzer: StreamAnalyzer) -> std::io::Result<StreamThread> {
+    /// Moves `analyzer` to a new thread, with the MAC table if given: it reads neither
+    /// the transport layer nor [`Ctx`], and the pipeline thread is the busier one (in a
+    /// 1 GB `--all` run it worked all the time while this thread idled a third of it, and
+    /// the table was a tenth of the pipeline thread's work).
+    pub fn spawn(
+        mut analyzer: StreamAnalyzer,
+        mut mac: Option<MacTableAnalyzer>,
+    ) -> std::io::Result<StreamThread> {
+        let with_mac = mac.is_some();
         let (tx, rx) = sync_channel::<Batch>(DEPTH);
         // Room for every batch that can exist, so returning one never blocks.
         let (back, spare) = sync_channel::<Batch>(DEPTH + 2);
         for _ in 0..DEPTH + 1 {
-            let _ = back.try_send(Batch::new());
+            let _ = back.try_send(Batch::new(with_mac));
         }
         let worker = std::thread::Builder::new()
             .name("netlens-streams".into())
             .spawn(move || {
                 for mut b in rx {
                     b.replay(&mut analyzer);
+                    if let Some(m) = mac.as_mut() {
+                        b.replay_frames(m);
+                    }
                     b.clear();
                     let _ = back.try_send(b);
                 }
-                analyzer
+                (analyzer, mac)
             })?;
         Ok(StreamThread {
-            batch: Batch::new(),
+            batch: Batch::new(with_mac),
             tx: Some(tx),
             spare,
+            mac: with_mac,
             worker,
         })
     }
@@ -252,6 +283,9 @@ impl StreamThread {
         }
         b.items
             .extend(ctx.finalized.iter().map(|&id| Item::Finalize(id)));
+        if self.mac {
+            b.frames.push(Frame::of(p));
+        }
         if b.full() {
             self.send();
         }
@@ -266,18 +300,19 @@ impl StreamThread {
         let full = mem::take(&mut self.batch);
         if tx.send(full).is_err() {
             self.tx = None;
-            self.batch = Batch::new();
+            self.batch = Batch::new(self.mac);
             return;
         }
         // A spare comes back as soon as the stream thread finished replaying one; only
         // when it is gone (and the pool with it) is a new batch made.
-        self.batch = self.spare.recv().unwrap_or_else(|_| Batch::new());
+        let mac = self.mac;
+        self.batch = self.spare.recv().unwrap_or_else(|_| Batch::new(mac));
     }
 
-    /// Replays what is queued, stops the thread and hands back the analyzer, ready for
-    /// [`Analyzer::finish`](crate::analyze::Analyzer::finish).
-    pub fn join(mut self) -> StreamAnalyzer {
-        if !self.batch.items.is_empty() {
+    /// Replays what is queued, stops the thread and hands back the analyzer and the MAC
+    /// table, ready for [`Analyzer::finish`](crate::analyze::Analyzer::finish).
+    pub fn join(mut self) -> (StreamAnalyzer, Option<MacTableAnalyzer>) {
+        if !self.batch.is_empty() {
             self.send();
         }
         drop(self.tx.take());
