@@ -303,12 +303,10 @@ pub fn run_source(
     }
     live.clear(err);
     progress.finish();
-    if let Some(t) = stream_thread.take() {
-        let (s, mac) = t.join();
-        streams = Some(s);
-        if let Some(m) = mac {
-            analyzers.insert(mac_at, Box::new(m));
-        }
+    // The stream thread finalizes its open directions while this one finishes the
+    // analyses before the MAC table (the connection tracker's own end of input).
+    if let Some(t) = stream_thread.as_mut() {
+        t.close();
     }
 
     let interfaces = source.interfaces();
@@ -336,7 +334,17 @@ pub fn run_source(
             }
         }
     }
-    for a in analyzers.iter_mut() {
+    for a in analyzers.iter_mut().take(mac_at) {
+        a.finish(&mut report);
+    }
+    if let Some(t) = stream_thread.take() {
+        let (s, mac) = t.join();
+        streams = Some(s);
+        if let Some(m) = mac {
+            analyzers.insert(mac_at, Box::new(m));
+        }
+    }
+    for a in analyzers.iter_mut().skip(mac_at) {
         a.finish(&mut report);
     }
     let mut streams_out = match streams.as_mut() {

@@ -34,6 +34,7 @@ pub mod thread;
 use half::{Conn, Cx, Half};
 
 use std::io;
+use std::mem;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
@@ -191,6 +192,8 @@ pub struct StreamAnalyzer {
     error: Option<io::Error>,
     totals: Totals,
     output: Option<StreamsOutput>,
+    /// [`end_of_input`](Self::end_of_input) ran: open state is finalized, the output made.
+    ended: bool,
     /// Build events (from `Ctx::want_events`), collected here until the packet is done.
     emit: bool,
     events: Vec<Event>,
@@ -263,6 +266,7 @@ impl StreamAnalyzer {
             error: None,
             totals: Totals::default(),
             output: None,
+            ended: false,
             emit: false,
             events: Vec::new(),
             end_queue: None,
@@ -586,7 +590,22 @@ impl Analyzer for StreamAnalyzer {
         more
     }
 
+    /// Writes nothing into the report: the entries go out through
+    /// [`take_output`](StreamAnalyzer::take_output).
     fn finish(&mut self, _report: &mut Report) {
+        self.end_of_input();
+    }
+}
+
+impl StreamAnalyzer {
+    /// The input ended: finalizes every open direction and makes the output
+    /// ([`take_output`](Self::take_output)). What [`Analyzer::finish`] does, callable
+    /// without a report so the stream thread can do it while the pipeline thread finishes
+    /// the other analyses; a second call does nothing.
+    pub fn end_of_input(&mut self) {
+        if mem::replace(&mut self.ended, true) {
+            return;
+        }
         // Events were drained by `end_events` if anyone wanted them; none are built now.
         self.emit = false;
         let mut ids: Vec<u64> = self.conns.keys().chain(self.udp.keys()).copied().collect();

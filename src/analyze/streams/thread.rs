@@ -236,6 +236,8 @@ impl StreamThread {
                     b.clear();
                     let _ = back.try_send(b);
                 }
+                // The channel closed: the input ended (see `close`).
+                analyzer.end_of_input();
                 (analyzer, mac)
             })?;
         Ok(StreamThread {
@@ -309,13 +311,22 @@ impl StreamThread {
         self.batch = self.spare.recv().unwrap_or_else(|_| Batch::new(mac));
     }
 
-    /// Replays what is queued, stops the thread and hands back the analyzer and the MAC
-    /// table, ready for [`Analyzer::finish`](crate::analyze::Analyzer::finish).
-    pub fn join(mut self) -> (StreamAnalyzer, Option<MacTableAnalyzer>) {
+    /// The input ended: sends what is queued and closes the channel. The stream thread
+    /// replays the rest and then finalizes the open directions
+    /// ([`StreamAnalyzer::end_of_input`]) while the caller goes on (with the other
+    /// analyses' end of input, which share nothing with it).
+    pub fn close(&mut self) {
         if !self.batch.is_empty() {
             self.send();
         }
         drop(self.tx.take());
+    }
+
+    /// Closes the channel if [`close`](Self::close) did not, waits for the thread, and
+    /// hands back the analyzer, whose input has ended, and the MAC table, ready for
+    /// [`Analyzer::finish`](crate::analyze::Analyzer::finish).
+    pub fn join(mut self) -> (StreamAnalyzer, Option<MacTableAnalyzer>) {
+        self.close();
         match self.worker.join() {
             Ok(a) => a,
             Err(panic) => std::panic::resume_unwind(panic),
