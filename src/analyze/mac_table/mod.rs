@@ -34,6 +34,10 @@
 //! entry it used last as a hint, checked against the slot's key, so the two lookups per
 //! frame (source refresh, destination) rarely hash. Sweeps visit the slab in slot order.
 //!
+//! The table reads a [`Frame`] (record fields, link addresses, outer VLAN, sender IP), not
+//! the packet, so the pipeline can hand it to the stream thread when there is one
+//! (`streams::thread`); [`Analyzer::on_packet`] is `on_frame(&Frame::of(p))`.
+//!
 //! Memory is bounded: the table holds at most `mac_table_size` entries (a full table refuses
 //! new learnings, counted), at most `max_macs` MAC rows and as many destination-only
 //! addresses are tracked, and every per-MAC list is capped (`*_truncated`, `*_total`).

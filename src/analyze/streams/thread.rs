@@ -12,10 +12,16 @@
 //! the batch has been replayed. Other payloads (reassembled IP fragments, captures read
 //! from a pipe, a record longer than the block headroom) are copied into the batch.
 //!
+//! The MAC table rides along when it is on: it reads a small [`Frame`] per frame and
+//! shares nothing with the stream analysis, and the pipeline thread is the busier of the
+//! two. At the end of input ([`StreamThread::close`]) this thread finalizes the open
+//! stream directions while the pipeline thread finalizes the open connections.
+//!
 //! Invariants:
 //! - The analyzer receives exactly the calls, in exactly the order, that
 //!   [`Analyzer::on_packet`](crate::analyze::Analyzer::on_packet) would make inline, so the report is the same
-//!   (tests/streams_thread.rs compares both on every fixture).
+//!   (tests/streams_thread.rs compares both on every fixture); the same holds for the
+//!   MAC table's frames.
 //! - Memory is bounded: at most [`DEPTH`] full batches wait in the channel, each cut at
 //!   [`BATCH_BYTES`] copied payload bytes, [`BATCH_BLOCKS`] blocks held or [`BATCH_ITEMS`]
 //!   items.
