@@ -195,9 +195,19 @@ pub fn run_source(
     // Events are written per packet in analyzer order, so they keep the streams inline.
     // The MAC table goes with it: it reads neither transport nor `ctx`, and the pipeline
     // thread is the busier one.
+    // So does the JSON of finished connections (the tracker lends its spill).
+    let mut lent_by = None;
     let mut stream_thread = match streams.take() {
         Some(s) if config.threads > 1 && !ctx.want_events => {
-            Some(StreamThread::spawn(s, mac.take()).map_err(output_error)?)
+            let mut spill = None;
+            for (i, a) in analyzers.iter_mut().enumerate() {
+                if let Some(sp) = a.lend_spill() {
+                    spill = Some(sp);
+                    lent_by = Some(i);
+                    break;
+                }
+            }
+            Some(StreamThread::spawn(s, mac.take(), spill).map_err(output_error)?)
         }
         s => {
             streams = s;
@@ -249,7 +259,7 @@ pub fn run_source(
                     s.on_packet(&pkt, &mut ctx);
                 }
                 if let Some(t) = stream_thread.as_mut() {
-                    t.on_packet(&pkt, &ctx, raw.block);
+                    t.on_packet(&pkt, &mut ctx, raw.block);
                 }
                 if ctx.want_events {
                     sinks.packet(&pkt, &ctx)?;
@@ -338,9 +348,12 @@ pub fn run_source(
         a.finish(&mut report);
     }
     if let Some(t) = stream_thread.take() {
-        let (s, mac) = t.join();
-        streams = Some(s);
-        if let Some(m) = mac {
+        let joined = t.join();
+        streams = Some(joined.streams);
+        if let (Some(i), Some(spill)) = (lent_by, joined.conn_spill) {
+            analyzers[i].return_spill(spill, &mut report);
+        }
+        if let Some(m) = joined.mac {
             analyzers.insert(mac_at, Box::new(m));
         }
     }

@@ -74,6 +74,9 @@ pub struct Ctx {
     /// Events completed while handling this packet (or a batch at the end of input), in
     /// the order they completed; the pipeline drains them after every analyzer ran.
     pub events: Vec<crate::report::ndjson::Event>,
+    /// Connection entries finalized while handling this packet, when the tracker has lent
+    /// its spill to the stream thread ([`Analyzer::lend_spill`]), which writes them.
+    pub conn_entries: Vec<crate::report::conns::ConnEntry>,
 }
 
 impl Ctx {
@@ -81,6 +84,7 @@ impl Ctx {
         self.conn = None;
         self.finalized.clear();
         self.events.clear();
+        self.conn_entries.clear();
     }
 }
 
@@ -101,5 +105,20 @@ pub trait Analyzer {
     /// the JSON document under their keys; taken once, after `finish`.
     fn take_spills(&mut self) -> Vec<(&'static str, crate::report::json::Spill)> {
         Vec::new()
+    }
+    /// Lends the spill of entries this analyzer completes while packets arrive, so
+    /// another thread serialises them: from now on they go into `ctx.conn_entries`
+    /// instead, and those completed at the end of input wait for
+    /// [`return_spill`](Self::return_spill). None (the default) when it spills nothing.
+    fn lend_spill(&mut self) -> Option<crate::report::json::Spill> {
+        None
+    }
+    /// Gives back what [`lend_spill`](Self::lend_spill) lent, after `finish`: the spill,
+    /// or the error that ended it (reported into `report` where `finish` would have).
+    fn return_spill(
+        &mut self,
+        _spill: std::io::Result<crate::report::json::Spill>,
+        _report: &mut Report,
+    ) {
     }
 }

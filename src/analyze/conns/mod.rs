@@ -192,6 +192,14 @@ fn secs_to_ns(s: f64) -> i64 {
 struct Sink {
     spill: Option<Spill>,
     spill_error: Option<io::Error>,
+    /// The spill is lent to the stream thread (see `Analyzer::lend_spill`): entries go
+    /// to `outbox`, and from there into `ctx.conn_entries` or, at the end of input,
+    /// into the spill when it comes back.
+    lent: bool,
+    outbox: Vec<ConnEntry>,
+    /// Where in the report's warnings a failure of the lent spill goes (where
+    /// `finish_section` says it when the spill stayed here).
+    spill_warning_at: Option<usize>,
     /// Counted over all connections, and over those the views' filter matches; both
     /// added to `stats` and `view.stats` by `finish_section`.
     tally: Tally,
@@ -235,8 +243,9 @@ impl Sink {
     /// spill, the `--conn` focus, a row the views keep), which is then given to `put`.
     fn count(&mut self, c: &Conn, k: &Keys) -> bool {
         self.tally.add(k);
+        let spills = self.spill.is_some() || self.lent;
         if !self.keep_views {
-            return self.spill.is_some();
+            return spills;
         }
         let focus = self.view.focus_id == Some(c.id);
         let mut row = false;
@@ -249,22 +258,32 @@ impl Sink {
                 row |= wants_row(&self.tcp_rows, self.limit, c.id);
             }
         }
-        self.spill.is_some() || focus || row
+        spills || focus || row
     }
 
-    /// Keeps the entry of a connection `count` has counted and matched.
-    fn put(&mut self, c: &Conn, e: &ConnEntry) {
+    /// Keeps the entry of a connection `count` has counted and matched; gives it back
+    /// unless the lent spill's outbox took it.
+    fn put(&mut self, c: &Conn, e: ConnEntry) -> Option<ConnEntry> {
         if self.keep_views {
             if self.view.focus_id == Some(e.id) {
                 self.view.focus = Some(e.clone());
             }
             if self.matches(c) {
-                keep_first(&mut self.rows, self.limit, e);
+                keep_first(&mut self.rows, self.limit, &e);
                 if matches!(c.proto, Proto::Tcp(_)) {
-                    keep_first(&mut self.tcp_rows, self.limit, e);
+                    keep_first(&mut self.tcp_rows, self.limit, &e);
                 }
             }
         }
+        if self.lent {
+            self.outbox.push(e);
+            return None;
+        }
+        self.spill_one(&e);
+        Some(e)
+    }
+
+    fn spill_one(&mut self, e: &ConnEntry) {
         if let Some(sp) = self.spill.as_mut() {
             if let Err(err) = sp.push_keyed_json(e.id, e) {
                 if self.spill_error.is_none() {
@@ -341,6 +360,9 @@ impl ConnTracker {
             sink: Sink {
                 spill: if spill { Some(Spill::new()?) } else { None },
                 spill_error: None,
+                lent: false,
+                outbox: Vec::new(),
+                spill_warning_at: None,
                 tally: Tally::default(),
                 view_tally: Tally::default(),
                 view: ConnView {
@@ -381,8 +403,8 @@ impl ConnTracker {
             return;
         }
         let e = build_entry(&c, why);
-        self.sink.put(&c, &e);
-        if self.emit {
+        // Events are built only inline, and the spill is lent only without them.
+        if let Some(e) = self.sink.put(&c, e).filter(|_| self.emit) {
             self.events.push(Event::Connection(Box::new(e)));
         }
     }
@@ -510,6 +532,9 @@ impl Analyzer for ConnTracker {
         if !self.events.is_empty() {
             ctx.events.append(&mut self.events);
         }
+        if !self.sink.outbox.is_empty() {
+            ctx.conn_entries.append(&mut self.sink.outbox);
+        }
     }
 
     fn end_events(&mut self, ctx: &mut Ctx) -> bool {
@@ -542,6 +567,48 @@ impl Analyzer for ConnTracker {
             .map(|s| ("connections", s))
             .into_iter()
             .collect()
+    }
+
+    fn lend_spill(&mut self) -> Option<Spill> {
+        let spill = self.sink.spill.take()?;
+        self.sink.lent = true;
+        Some(spill)
+    }
+
+    fn return_spill(&mut self, spill: io::Result<Spill>, report: &mut Report) {
+        let sink = &mut self.sink;
+        sink.lent = false;
+        match spill {
+            Ok(s) => {
+                sink.spill = Some(s);
+                // What the end of input finalized, after the entries the thread wrote
+                // (the spill sorts by id, so the order of pushes does not show).
+                for e in std::mem::take(&mut sink.outbox) {
+                    sink.spill_one(&e);
+                }
+            }
+            Err(e) => {
+                sink.outbox.clear();
+                sink.spill_error.get_or_insert(e);
+            }
+        }
+        if let Some(err) = sink.spill_error.take() {
+            let at = sink
+                .spill_warning_at
+                .take()
+                .map_or(report.warnings.len(), |i| i.min(report.warnings.len()));
+            report.warnings.insert(at, spill_failed(&err));
+        }
+    }
+}
+
+fn spill_failed(err: &io::Error) -> Warning {
+    Warning {
+        kind: "spill-failed".into(),
+        message: format!("could not write connection entries to a temporary file: {err}; the JSON report lacks them"),
+        path: None,
+        offset: None,
+        frame: None,
     }
 }
 
@@ -697,14 +764,10 @@ impl ConnTracker {
         std::mem::take(&mut sink.tally).fold_into(&mut sink.stats);
         std::mem::take(&mut sink.view_tally).fold_into(&mut sink.view.stats);
         report.connection_stats = Some(sink.stats.clone());
-        if let Some(err) = sink.spill_error.take() {
-            report.warnings.push(Warning {
-                kind: "spill-failed".into(),
-                message: format!("could not write connection entries to a temporary file: {err}; the JSON report lacks them"),
-                path: None,
-                offset: None,
-                frame: None,
-            });
+        if sink.lent {
+            sink.spill_warning_at = Some(report.warnings.len());
+        } else if let Some(err) = sink.spill_error.take() {
+            report.warnings.push(spill_failed(&err));
         }
         if sink.keep_views {
             let mut view = std::mem::take(&mut sink.view);
@@ -727,5 +790,7 @@ impl ConnTracker {
     }
 }
 
+#[cfg(test)]
+mod lend_tests;
 #[cfg(test)]
 mod size_tests;

@@ -14,8 +14,12 @@
 //!
 //! The MAC table rides along when it is on: it reads a small [`Frame`] per frame and
 //! shares nothing with the stream analysis, and the pipeline thread is the busier of the
-//! two. At the end of input ([`StreamThread::close`]) this thread finalizes the open
-//! stream directions while the pipeline thread finalizes the open connections.
+//! two. So does the JSON of finished connections: the tracker lends its spill
+//! ([`Analyzer::lend_spill`](crate::analyze::Analyzer::lend_spill)) and hands over each
+//! entry it builds, which this thread serialises and writes (a twentieth of the pipeline
+//! thread's work in a 1 GB `--all --json` run). At the end of input
+//! ([`StreamThread::close`]) this thread finalizes the open stream directions while the
+//! pipeline thread finalizes the open connections.
 //!
 //! Invariants:
 //! - The analyzer receives exactly the calls, in exactly the order, that
@@ -23,14 +27,18 @@
 //!   (tests/streams_thread.rs compares both on every fixture); the same holds for the
 //!   MAC table's frames.
 //! - Memory is bounded: at most [`DEPTH`] full batches wait in the channel, each cut at
-//!   [`BATCH_BYTES`] copied payload bytes, [`BATCH_BLOCKS`] blocks held or [`BATCH_ITEMS`]
-//!   items.
+//!   [`BATCH_BYTES`] copied payload bytes, [`BATCH_BLOCKS`] blocks held, [`BATCH_ITEMS`]
+//!   items or [`BATCH_CONNS`] connection entries (a batch is sent in the middle of a
+//!   packet when one packet finalizes more, as a file that rewinds time does).
+//! - Connection entries reach the spill in the order the tracker finalized them; the
+//!   spill sorts by id, so the JSON is the same as when the tracker writes them.
 //! - Events (`--ndjson`, `--zeek-logs`) are produced per packet and written in order with
 //!   the other analyzers' events, so runs that want events keep the analysis inline; the
 //!   pipeline decides ([`StreamThread::spawn`] is only called without events).
 //! - A panic on the stream thread is re-raised on the pipeline thread at
 //!   [`StreamThread::join`], never swallowed.
 
+use std::io;
 use std::mem;
 use std::net::IpAddr;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -42,6 +50,8 @@ use crate::analyze::mac_table::{Frame, MacTableAnalyzer};
 use crate::analyze::{Ctx, Dir};
 use crate::capture::SharedBlock;
 use crate::dissect::{Packet, Tcp, Transport, Udp};
+use crate::report::conns::ConnEntry;
+use crate::report::json::Spill;
 
 /// Full batches waiting for the stream thread. With the one being filled and the one
 /// being replayed, `DEPTH + 2` batches exist, all made when the thread starts, so the
@@ -56,6 +66,8 @@ pub const BATCH_ITEMS: usize = 2048;
 /// Read-ahead blocks (1 MiB each) a batch may hold. A batch of 2,048 packets of the
 /// benchmark capture spans less than one.
 pub const BATCH_BLOCKS: usize = 2;
+/// Connection entries per batch (each a few hundred bytes plus its lists).
+pub const BATCH_CONNS: usize = 256;
 
 /// Where a segment's captured payload is.
 #[derive(Clone, Copy)]
@@ -96,6 +108,8 @@ struct Batch {
     frags: Vec<u64>,
     /// Every frame, as the MAC table reads it (empty when the table is not here).
     frames: Vec<Frame>,
+    /// Finished connections for the lent spill.
+    conns: Vec<ConnEntry>,
 }
 
 impl Batch {
@@ -106,6 +120,7 @@ impl Batch {
             blocks: Vec::with_capacity(BATCH_BLOCKS),
             frags: Vec::new(),
             frames: Vec::with_capacity(if mac { BATCH_ITEMS } else { 0 }),
+            conns: Vec::new(),
         }
     }
 
@@ -114,10 +129,11 @@ impl Batch {
             || self.frames.len() >= BATCH_ITEMS
             || self.bytes.len() >= BATCH_BYTES
             || self.blocks.len() >= BATCH_BLOCKS
+            || self.conns.len() >= BATCH_CONNS
     }
 
     fn is_empty(&self) -> bool {
-        self.items.is_empty() && self.frames.is_empty()
+        self.items.is_empty() && self.frames.is_empty() && self.conns.is_empty()
     }
 
     /// Replays the batch's frames to the MAC table, in order. It and the stream analysis
@@ -199,6 +215,26 @@ impl Batch {
         self.blocks.clear();
         self.frags.clear();
         self.frames.clear();
+        self.conns.clear();
+    }
+}
+
+/// The lent connection spill on the stream thread: the spill, or the error that ended it
+/// (the tracker reports it, as when it writes entries itself).
+struct ConnSpill(Option<io::Result<Spill>>);
+
+impl ConnSpill {
+    fn write(&mut self, entries: &mut Vec<ConnEntry>) {
+        if let Some(Ok(s)) = self.0.as_mut() {
+            for e in entries.iter() {
+                if let Err(err) = s.push_keyed_json(e.id, e) {
+                    self.0 = Some(Err(err));
+                    break;
+                }
+            }
+        }
+        // Dropped here, on this thread, with the rest of the batch.
+        entries.clear();
     }
 }
 
@@ -212,7 +248,16 @@ pub struct StreamThread {
     spare: Receiver<Batch>,
     /// Whether frames are queued for the MAC table.
     mac: bool,
-    worker: JoinHandle<(StreamAnalyzer, Option<MacTableAnalyzer>)>,
+    worker: JoinHandle<Joined>,
+}
+
+/// What the stream thread hands back at [`StreamThread::join`].
+pub struct Joined {
+    /// Its input ended ([`StreamAnalyzer::end_of_input`]).
+    pub streams: StreamAnalyzer,
+    pub mac: Option<MacTableAnalyzer>,
+    /// The connection spill lent at [`StreamThread::spawn`], or the error that ended it.
+    pub conn_spill: Option<io::Result<Spill>>,
 }
 
 impl StreamThread {
@@ -223,7 +268,9 @@ impl StreamThread {
     pub fn spawn(
         mut analyzer: StreamAnalyzer,
         mut mac: Option<MacTableAnalyzer>,
+        conn_spill: Option<Spill>,
     ) -> std::io::Result<StreamThread> {
+        let mut conn_spill = ConnSpill(conn_spill.map(Ok));
         let with_mac = mac.is_some();
         let (tx, rx) = sync_channel::<Batch>(DEPTH);
         // Room for every batch that can exist, so returning one never blocks.
@@ -239,12 +286,17 @@ impl StreamThread {
                     if let Some(m) = mac.as_mut() {
                         b.replay_frames(m);
                     }
+                    conn_spill.write(&mut b.conns);
                     b.clear();
                     let _ = back.try_send(b);
                 }
                 // The channel closed: the input ended (see `close`).
                 analyzer.end_of_input();
-                (analyzer, mac)
+                Joined {
+                    streams: analyzer,
+                    mac,
+                    conn_spill: conn_spill.0,
+                }
             })?;
         Ok(StreamThread {
             batch: Batch::new(with_mac),
@@ -258,7 +310,10 @@ impl StreamThread {
     /// What [`Analyzer::on_packet`](crate::analyze::Analyzer::on_packet) of the stream analysis
     /// would do with `p`, queued for the stream thread. `block` is the read-ahead block
     /// the packet was read from, if any ([`RawPacket::block`](crate::capture::RawPacket)).
-    pub fn on_packet(&mut self, p: &Packet<'_>, ctx: &Ctx, block: Option<&Arc<SharedBlock>>) {
+    pub fn on_packet(&mut self, p: &Packet<'_>, ctx: &mut Ctx, block: Option<&Arc<SharedBlock>>) {
+        if !ctx.conn_entries.is_empty() {
+            self.queue_conns(&mut ctx.conn_entries);
+        }
         let b = &mut self.batch;
         if let (Some(c), Some(ips)) = (ctx.conn, p.ips()) {
             match &p.transport {
@@ -299,6 +354,22 @@ impl StreamThread {
         }
     }
 
+    /// Moves connection entries into the batch, sending it whenever it holds
+    /// [`BATCH_CONNS`] of them (they share nothing with the packet's stream calls). Out
+    /// of line: one packet in forty finalizes a connection.
+    #[inline(never)]
+    fn queue_conns(&mut self, entries: &mut Vec<ConnEntry>) {
+        let mut rest = entries.drain(..);
+        loop {
+            let room = BATCH_CONNS.saturating_sub(self.batch.conns.len());
+            self.batch.conns.extend(rest.by_ref().take(room));
+            if rest.len() == 0 {
+                break;
+            }
+            self.send();
+        }
+    }
+
     fn send(&mut self) {
         let Some(tx) = &self.tx else {
             // The stream thread is gone (`join` reports why): nothing more is replayed.
@@ -330,8 +401,8 @@ impl StreamThread {
 
     /// Closes the channel if [`close`](Self::close) did not, waits for the thread, and
     /// hands back the analyzer, whose input has ended, and the MAC table, ready for
-    /// [`Analyzer::finish`](crate::analyze::Analyzer::finish).
-    pub fn join(mut self) -> (StreamAnalyzer, Option<MacTableAnalyzer>) {
+    /// [`Analyzer::finish`](crate::analyze::Analyzer::finish), and the lent spill.
+    pub fn join(mut self) -> Joined {
         self.close();
         match self.worker.join() {
             Ok(a) => a,
