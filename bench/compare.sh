@@ -167,6 +167,7 @@ meta nproc "$(nproc)"
 meta mem_total_kib "$(awk '/MemTotal/ {print $2}' /proc/meminfo)"
 meta loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 meta runs "$N"
+meta schedule rounds
 meta rustc "$(rustc --version 2>/dev/null)"
 for t in tshark tcptrace tcpflow tcpdump; do
   command -v $t >/dev/null || continue
@@ -188,54 +189,85 @@ if command -v fincore >/dev/null; then
 fi
 
 # ---------------------------------------------------------------- measuring
-# measure NAME GROUP FILEKEY RUNS [pre-hook] -- CMD...
+# Measurements are planned first and then run in rounds: round i runs every measurement
+# once (the i-th run of each), in plan order. On a shared VM the machine's speed drifts
+# over minutes (one binary's 1 GB `--all` run took 1.7 to 2.6 s within one minute), so
+# the N runs of netlens and the N runs of the probe it is compared with are spread over
+# the same stretch of time instead of minutes apart; report.py also gives each ratio per
+# round ("paired").
+#
+# measure NAME GROUP FILEKEY RUNS [pre-hook] -- CMD...   (plans one measurement)
 #   netlens exit 2 on the first run = "unsupported" (flag not implemented yet), no more runs.
+PLAN=()
 measure() {
   local name=$1 group=$2 fkey=$3 runs=$4; shift 4
   local pre=""
   if [ "$1" != -- ]; then pre=$1; shift; fi
   shift   # --
-  local cmdline="$*" status=ok note="" i rc t0 t1 wall warm
-  warm=$(path_of "$fkey")
-  for ((i = 1; i <= runs; i++)); do
-    [ -n "$pre" ] && eval "$pre"
-    # Re-read the input just before every run (untimed): on this VM a page-cache page
-    # left alone for half a minute reads about 3x slower the next time (dd of the 1 GB
-    # capture: 0.28-0.31 s back to back, 0.81-0.84 s after 45 s idle), so without this
-    # whichever tool runs first after a pause pays for it.
-    [ -n "$warm" ] && [ "$WARM_EACH" = 1 ] && cat "$warm" > /dev/null
-    t0=$(date +%s%N)
-    /usr/bin/time -f '%M %U %S %e' -o "$WORK/time.txt" \
-      timeout -k 10 "$TIMEOUT" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err"
-    rc=$?
-    t1=$(date +%s%N)
-    wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f", (b-a)/1e9}')
-    # the last line of time's output holds the numbers ("Command exited ..." may precede it)
-    read -r rss us ss es < <(tail -1 "$WORK/time.txt")
-    printf '%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n' "$name" "$i" "$rc" "$wall" "$rss" "$us" "$ss" "$es" >> "$RUNS_TSV"
-    if [ "$i" = 1 ] && [ -s "$WORK/$name.out" ] && [ "$group" = probe ]; then
-      head -c 2000 "$WORK/$name.out" | head -1 > "$WORK/$name.probe"
-    fi
-    if [ "$rc" = 2 ] && [ "$group" = netlens ]; then
-      status=unsupported; note=$(head -c 300 "$WORK/$name.err" | head -2 | tr '\t\n' '  '); break
-    elif [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-      status=timeout; note="killed after ${TIMEOUT}s"; break
-    elif [ "$rc" != 0 ]; then
-      status=failed; note=$(tail -c 300 "$WORK/$name.err" | tail -2 | tr '\t\n' '  ')
-    fi
-  done
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$group" "$fkey" "$status" "$note" "$cmdline" >> "$BENCH_TSV"
-  printf '  %-22s %-11s %s\n' "$name" "$status" \
-    "$(awk -F'\t' -v n="$name" '$1==n {printf "%ss ", $4}' "$RUNS_TSV")" >&2
+  local k=${#PLAN[@]}
+  PLAN+=("$name")
+  P_GROUP[k]=$group; P_FKEY[k]=$fkey; P_RUNS[k]=$runs; P_PRE[k]=$pre
+  P_CMD[k]=$(printf '%q ' "$@"); P_LINE[k]="$*"; P_STATUS[k]=ok; P_NOTE[k]=""
 }
-skip() {  # NAME GROUP FILEKEY STATUS NOTE CMD
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >> "$BENCH_TSV"
-  printf '  %-22s %s\n' "$1" "$4" >&2
+# run_one K ROUND: the ROUND-th run of planned measurement K
+run_one() {
+  local k=$1 i=$2 name=${PLAN[$1]} rc t0 t1 wall warm
+  warm=$(path_of "${P_FKEY[k]}")
+  [ -n "${P_PRE[k]}" ] && eval "${P_PRE[k]}"
+  # Re-read the input just before every run (untimed): on this VM a page-cache page
+  # left alone for half a minute reads about 3x slower the next time (dd of the 1 GB
+  # capture: 0.28-0.31 s back to back, 0.81-0.84 s after 45 s idle), so without this
+  # whichever tool runs first after a pause pays for it.
+  [ -n "$warm" ] && [ "$WARM_EACH" = 1 ] && cat "$warm" > /dev/null
+  eval "set -- ${P_CMD[k]}"
+  t0=$(date +%s%N)
+  /usr/bin/time -f '%M %U %S %e' -o "$WORK/time.txt" \
+    timeout -k 10 "$TIMEOUT" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err"
+  rc=$?
+  t1=$(date +%s%N)
+  wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f", (b-a)/1e9}')
+  # the last line of time's output holds the numbers ("Command exited ..." may precede it)
+  read -r rss us ss es < <(tail -1 "$WORK/time.txt")
+  printf '%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n' "$name" "$i" "$rc" "$wall" "$rss" "$us" "$ss" "$es" >> "$RUNS_TSV"
+  if [ "$i" = 1 ] && [ -s "$WORK/$name.out" ] && [ "${P_GROUP[k]}" = probe ]; then
+    head -c 2000 "$WORK/$name.out" | head -1 > "$WORK/$name.probe"
+  fi
+  if [ "$rc" = 2 ] && [ "${P_GROUP[k]}" = netlens ]; then
+    P_STATUS[k]=unsupported; P_NOTE[k]=$(head -c 300 "$WORK/$name.err" | head -2 | tr '\t\n' '  ')
+  elif [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    P_STATUS[k]=timeout; P_NOTE[k]="killed after ${TIMEOUT}s"
+  elif [ "$rc" != 0 ]; then
+    P_STATUS[k]=failed; P_NOTE[k]=$(tail -c 300 "$WORK/$name.err" | tail -2 | tr '\t\n' '  ')
+  fi
+}
+run_planned() {
+  local k i most=0
+  for k in "${!PLAN[@]}"; do [ "${P_RUNS[k]}" -gt "$most" ] && most=${P_RUNS[k]}; done
+  for ((i = 1; i <= most; i++)); do
+    log "round $i of $most"
+    for k in "${!PLAN[@]}"; do
+      # Unsupported and timed-out measurements stop; a failed run is retried next round.
+      case "${P_STATUS[k]}" in unsupported|timeout) continue ;; esac
+      [ "$i" -le "${P_RUNS[k]}" ] && run_one "$k" "$i"
+    done
+  done
+  for k in "${!PLAN[@]}"; do
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "${PLAN[k]}" "${P_GROUP[k]}" "${P_FKEY[k]}" \
+      "${P_STATUS[k]}" "${P_NOTE[k]}" "${P_LINE[k]}" >> "$BENCH_TSV"
+    printf '  %-22s %-11s %s\n' "${PLAN[k]}" "${P_STATUS[k]}" \
+      "$(awk -F'\t' -v n="${PLAN[k]}" '$1==n {printf "%ss ", $4}' "$RUNS_TSV")" >&2
+  done
+}
+skip() {  # NAME GROUP FILEKEY STATUS NOTE CMD   (a row that is not run, in plan order)
+  local k=${#PLAN[@]}
+  PLAN+=("$1")
+  P_GROUP[k]=$2; P_FKEY[k]=$3; P_RUNS[k]=0; P_PRE[k]=""; P_CMD[k]=""; P_LINE[k]=$6
+  P_STATUS[k]=$4; P_NOTE[k]=$5
 }
 
 MAIN=$(path_of main); NG=$(path_of pcapng); SM=$(path_of small)
 
-log "netlens"
+log "planning: netlens"
 nl() {  # NAME FILEKEY ARGS...
   local name=$1 fkey=$2; shift 2
   if [ "$SKIP_NETLENS" = 1 ]; then skip "$name" netlens "$fkey" skipped "SKIP_NETLENS=1" "netlens $*"
@@ -256,7 +288,7 @@ if [ "$HAVE_SMALL" = 1 ]; then
   nl nl-small-all     small read "$SM" --all
 fi
 
-log "limit probe"
+log "planning: limit probe"
 pr() {  # NAME FILEKEY ARGS...
   local name=$1 fkey=$2; shift 2
   if [ -z "$PROBE" ]; then skip "$name" probe "$fkey" build-failed "" "netlens-limit-probe $*"
@@ -270,7 +302,7 @@ pr probe-flow        main   "$MAIN" --level flow  --io reader --hash fx
 [ "$HAVE_PCAPNG" = 1 ] && pr probe-flow-pcapng pcapng "$NG" --level flow --io reader --hash fx
 [ "$HAVE_SMALL" = 1 ] && pr probe-flow-small small "$SM" --level flow --io reader --hash fx
 
-log "peers"
+log "planning: peers"
 peer() {  # NAME RUNS PRE TOOL ARGS...
   local name=$1 runs=$2 pre=$3 tool=$4; shift 4
   if ! command -v "$tool" >/dev/null; then skip "$name" peer main missing "$tool not installed" "$tool $*"; return; fi
@@ -280,9 +312,12 @@ if [ "$SKIP_TSHARK" = 1 ]; then skip tshark-conv peer main skipped "SKIP_TSHARK=
 else peer tshark-conv "$TSHARK_RUNS" "" tshark tshark -q -z conv,tcp -r "$MAIN"; fi
 peer tcptrace     "$N" "" tcptrace tcptrace -n -l "$MAIN"
 peer tcpflow      "$N" 'rm -rf "$SHM_DIR"' tcpflow tcpflow -r "$MAIN" -o "$SHM_DIR"
-rm -rf "$SHM_DIR"
 peer tcpdump      "$N" "" tcpdump env TZ=UTC tcpdump -nn -r "$MAIN"
 peer tcpdump-copy "$N" "" tcpdump tcpdump -r "$MAIN" -w /dev/null
+
+log "measuring (rounds of every planned measurement)"
+run_planned
+rm -rf "$SHM_DIR"
 
 meta loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 

@@ -35,6 +35,18 @@ def probe_fields(line):
     return out
 
 
+def paired_ratio(e, p):
+    """Median over rounds of probe wall / netlens wall, both from the same round (compare.sh
+    runs every measurement once per round), so a slow stretch of the machine weighs on
+    both sides of each ratio."""
+    walls = lambda x: {r["run"]: r["wall_s"] for r in x["runs"] if r["exit"] == 0 and r["wall_s"]}
+    a, b = walls(e), walls(p)
+    both = sorted(set(a) & set(b))
+    if not both:
+        return None
+    return round(statistics.median(b[i] / a[i] for i in both), 3)
+
+
 def build(work):
     meta = dict((r[0], r[1] if len(r) > 1 else "") for r in tsv(f"{work}/meta.tsv"))
     for k in ("nproc", "mem_total_kib", "runs"):
@@ -81,6 +93,9 @@ def build(work):
         p = by.get(PROBE_FOR_FILE.get(e["file"], ""))
         if p and p.get("pps"):
             r["vs_probe_flow"] = round(e["pps"] / p["pps"], 3)
+            paired = paired_ratio(e, p)
+            if paired is not None:
+                r["vs_probe_flow_paired"] = paired
         if e["file"] == "main":
             for peer in PEERS:
                 q = by.get(peer)
@@ -132,13 +147,15 @@ def show(rep, out=sys.stdout):
         for e in nl:
             r = rep["ratios"].get(e["name"], {})
             if not e.get("pps"):
-                rows.append([e["name"], e["status"]] + ["-"] * (1 + len(peers)))
+                rows.append([e["name"], e["status"]] + ["-"] * (2 + len(peers)))
                 continue
-            rows.append([e["name"], fmt_pps(e["pps"]), fmt_x(r.get("vs_probe_flow"))] +
+            rows.append([e["name"], fmt_pps(e["pps"]), fmt_x(r.get("vs_probe_flow")),
+                         fmt_x(r.get("vs_probe_flow_paired"))] +
                         [fmt_x(r.get(f"vs_{p}")) for p in peers])
         print("\nnetlens throughput ratios (netlens pps / other pps; >1 = netlens faster; "
-              "peers only for rows on the main file):", file=out)
-        print(table(rows, ["netlens mode", "pkts/s", "probe-flow"] + peers), file=out)
+              "peers only for rows on the main file; paired = median of the per-round ratios):",
+              file=out)
+        print(table(rows, ["netlens mode", "pkts/s", "probe-flow", "paired"] + peers), file=out)
     else:
         print("\n(no netlens figures in this run: " +
               ", ".join(sorted({e['status'] for e in nl})) + ")", file=out)
