@@ -22,7 +22,33 @@
 use std::collections::VecDeque;
 
 use super::framing::{self, Framer, FramingKind};
+use crate::report::json_out::{write_segment, ListText, SegmentHead};
 use crate::report::streams::{FramingError, MessageEntry, MessagePart, SegmentEntry, StreamStats};
+
+/// A direction's finished segment entries, in capture order.
+#[derive(Debug)]
+pub enum SegmentList {
+    /// As report entries: for events, which carry the entry whole.
+    Entries(Vec<SegmentEntry>),
+    /// As the JSON the report writes them in. Most of a large report is segment entries;
+    /// built as entries, each cost its two lists' allocations (three with the mapper's own)
+    /// and the whole list was copied at every doubling, with pages faulted in and freed
+    /// again for the largest, only to be serialised when the direction finished.
+    Json(ListText),
+}
+
+impl SegmentList {
+    pub fn len(&self) -> usize {
+        match self {
+            SegmentList::Entries(v) => v.len(),
+            SegmentList::Json(t) => t.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 /// At most this many message indices per segment entry and frames per message entry.
 pub const MAX_REFS: usize = 64;
@@ -123,7 +149,7 @@ pub struct MessageMapper {
     segs: VecDeque<SegState>,
     seg_base: u64,
     next_seg: u64,
-    pub segments: Vec<SegmentEntry>,
+    pub segments: SegmentList,
     pub messages: Vec<MessageEntry>,
     pub stats: StreamStats,
     pub unframed: u64,
@@ -137,6 +163,7 @@ impl MessageMapper {
         max_message: u64,
         cap: usize,
         keep_message_bytes: bool,
+        json_segments: bool,
     ) -> Self {
         let mode = match kind {
             FramingKind::Auto => Mode::Undecided,
@@ -158,7 +185,11 @@ impl MessageMapper {
             segs: VecDeque::new(),
             seg_base: 0,
             next_seg: 0,
-            segments: Vec::new(),
+            segments: if json_segments {
+                SegmentList::Json(ListText::default())
+            } else {
+                SegmentList::Entries(Vec::new())
+            },
             messages: Vec::new(),
             stats: StreamStats::default(),
             unframed: 0,
@@ -562,12 +593,10 @@ impl MessageMapper {
             return;
         }
         let f = s.facts;
-        self.segments.push(SegmentEntry {
+        let head = SegmentHead {
             frame: f.frame,
             offset: f.offset,
             len: f.len,
-            messages: s.msgs.iter().map(|m| m.0).collect(),
-            parts: s.msgs.iter().map(|m| MessagePart::of(m.1, m.2)).collect(),
             messages_total: if s.n_msgs as usize > s.msgs.len() {
                 s.n_msgs
             } else {
@@ -578,7 +607,25 @@ impl MessageMapper {
             new_bytes: (f.new_bytes < f.len).then_some(f.new_bytes),
             captured: f.captured,
             out_of_order: f.buffered,
-        });
+        };
+        let messages = s.msgs.iter().map(|m| m.0);
+        let parts = s.msgs.iter().map(|m| MessagePart::of(m.1, m.2));
+        match &mut self.segments {
+            SegmentList::Json(t) => t.push(|o| write_segment(o, &head, messages, parts)),
+            SegmentList::Entries(v) => v.push(SegmentEntry {
+                frame: head.frame,
+                offset: head.offset,
+                len: head.len,
+                messages: messages.collect(),
+                parts: parts.collect(),
+                messages_total: head.messages_total,
+                coalescing: head.coalescing,
+                oversized: head.oversized,
+                new_bytes: head.new_bytes,
+                captured: head.captured,
+                out_of_order: head.out_of_order,
+            }),
+        }
     }
 }
 
@@ -586,10 +633,17 @@ impl MessageMapper {
 mod tests {
     use super::*;
 
+    fn entries(m: &MessageMapper) -> &[SegmentEntry] {
+        match &m.segments {
+            SegmentList::Entries(v) => v,
+            SegmentList::Json(_) => panic!("the tests build entries"),
+        }
+    }
+
     /// Runs the mapper over segments given as (frame, bytes), all in order.
     fn run(kind: &str, segs: &[&[u8]]) -> MessageMapper {
         let kind: FramingKind = kind.parse().unwrap();
-        let mut m = MessageMapper::new(&kind, "test".into(), (1, 2), 1 << 20, 1000, false);
+        let mut m = MessageMapper::new(&kind, "test".into(), (1, 2), 1 << 20, 1000, false, false);
         let mut off = 0u64;
         for (i, s) in segs.iter().enumerate() {
             let frame = i as u64 + 1;
@@ -606,6 +660,63 @@ mod tests {
         }
         m.finish(None);
         m
+    }
+
+    /// Segments kept as JSON text are the bytes their entries would have been written as.
+    #[test]
+    fn segments_as_text_are_the_entries_json() {
+        use crate::report::json_out::{JsonOut, WriteJson};
+        let kind: FramingKind = "len16be".parse().unwrap();
+        let mut both = [true, false]
+            .map(|json| MessageMapper::new(&kind, "t".into(), (1, 2), 1 << 20, 1000, false, json));
+        // Whole, coalesced, split and cut messages, a resent and an oversized segment.
+        let segs: [(&[u8], u64); 5] = [
+            (&[0, 2, b'a', b'b', 0, 1], 6),
+            (&[b'c', 0, 5, b'd'], 3),
+            (b"ef", 2),
+            (b"gh\0\0\0\x03", 6),
+            (b"x", 1),
+        ];
+        for m in &mut both {
+            let mut off = 0u64;
+            for (i, (bytes, new)) in segs.iter().enumerate() {
+                let frame = i as u64 + 1;
+                let id = m.add_segment(SegmentFacts {
+                    frame,
+                    offset: off,
+                    len: bytes.len() as u64,
+                    new_bytes: *new,
+                    new_captured: bytes.len() as u64,
+                    oversized: i == 3,
+                    buffered: i == 2,
+                    captured: (i == 4).then_some(1),
+                });
+                m.bytes(id, frame, off, bytes, None);
+                off += bytes.len() as u64;
+            }
+            m.finish(None);
+        }
+        let [json, built] = &both;
+        let SegmentList::Json(text) = &json.segments else {
+            panic!("asked for text");
+        };
+        let mut want = Vec::new();
+        let mut o = JsonOut {
+            buf: &mut want,
+            check: &mut |_| Ok(()),
+        };
+        for (i, e) in entries(built).iter().enumerate() {
+            if i > 0 {
+                o.buf.push(b',');
+            }
+            e.write_json(&mut o).unwrap();
+        }
+        assert_eq!(text.len(), entries(built).len());
+        assert_eq!(
+            String::from_utf8_lossy(&text.to_vec()),
+            String::from_utf8_lossy(&want)
+        );
+        assert!(want.windows(10).any(|w| w == b"coalescing"));
     }
 
     #[test]
@@ -627,7 +738,7 @@ mod tests {
         let flags: Vec<(bool, bool)> = m.messages.iter().map(|x| (x.split, x.coalesced)).collect();
         assert_eq!(flags, vec![(false, true), (true, true), (true, true)]);
         use MessagePart::*;
-        let parts: Vec<Vec<MessagePart>> = m.segments.iter().map(|s| s.parts.clone()).collect();
+        let parts: Vec<Vec<MessagePart>> = entries(&m).iter().map(|s| s.parts.clone()).collect();
         assert_eq!(parts, vec![vec![Whole, Head], vec![Tail, Head], vec![Tail]]);
         let s = m.stats;
         assert_eq!(
@@ -649,14 +760,14 @@ mod tests {
         assert_eq!(m.stats.messages, 3);
         assert_eq!(m.stats.split_messages + m.stats.coalesced_messages, 0);
         assert!(m.messages.iter().all(|x| !x.split && !x.coalesced));
-        assert!(m.segments.iter().all(|s| s.parts == [MessagePart::Whole]));
+        assert!(entries(&m).iter().all(|s| s.parts == [MessagePart::Whole]));
     }
 
     #[test]
     fn a_message_across_three_segments_has_head_middle_tail() {
         let m = run("len16be", &[&[0, 5, 1], &[2, 3], &[4, 5]]);
         assert_eq!(m.messages[0].segments, vec![1, 2, 3]);
-        let parts: Vec<&str> = m.segments.iter().map(|s| s.parts[0].name()).collect();
+        let parts: Vec<&str> = entries(&m).iter().map(|s| s.parts[0].name()).collect();
         assert_eq!(parts, ["head", "middle", "tail"]);
         assert_eq!(m.stats.max_segments_per_message, 3);
     }
@@ -670,7 +781,7 @@ mod tests {
         assert_eq!(e.offset, 18);
         assert_eq!(e.frame, Some(2));
         assert_eq!(m.unframed, 9);
-        assert_eq!(m.segments[1].messages, Vec::<u64>::new());
+        assert_eq!(entries(&m)[1].messages, Vec::<u64>::new());
         // The first message is not coalesced with the unframed bytes.
         assert!(!m.messages[0].coalesced);
     }
@@ -687,7 +798,7 @@ mod tests {
     #[test]
     fn gap_inside_a_known_body_keeps_framing() {
         let kind: FramingKind = "len16be".parse().unwrap();
-        let mut m = MessageMapper::new(&kind, "t".into(), (1, 2), 1 << 20, 100, false);
+        let mut m = MessageMapper::new(&kind, "t".into(), (1, 2), 1 << 20, 100, false, false);
         let a = m.add_segment(SegmentFacts {
             frame: 1,
             offset: 0,
@@ -713,7 +824,7 @@ mod tests {
         assert_eq!(m.messages[0].len, 8);
         assert!(m.error.is_none());
         // A gap where a header should be breaks framing at that offset.
-        let mut m = MessageMapper::new(&kind, "t".into(), (1, 2), 1 << 20, 100, false);
+        let mut m = MessageMapper::new(&kind, "t".into(), (1, 2), 1 << 20, 100, false, false);
         m.gap(0, 3, None);
         assert_eq!(m.error.as_ref().unwrap().offset, 0);
     }

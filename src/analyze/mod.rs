@@ -74,9 +74,9 @@ pub struct Ctx {
     /// Events completed while handling this packet (or a batch at the end of input), in
     /// the order they completed; the pipeline drains them after every analyzer ran.
     pub events: Vec<crate::report::ndjson::Event>,
-    /// Connection entries finalized while handling this packet, when the tracker has lent
-    /// its spill to the stream thread ([`Analyzer::lend_spill`]), which writes them.
-    pub conn_entries: Vec<crate::report::conns::ConnEntry>,
+    /// Connections finalized while handling this packet, when the tracker has lent its
+    /// spill to the stream thread ([`Analyzer::lend_spill`]), which writes their entries.
+    pub conn_entries: Vec<conns::Finished>,
 }
 
 impl Ctx {

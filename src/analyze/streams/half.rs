@@ -12,11 +12,12 @@ use std::net::SocketAddr;
 use super::history::History;
 use super::reread::{Files, Origin};
 use super::{KeyedSink, StreamKey, StreamOptions, StreamSink, Totals, PIECE_COST};
-use crate::analyze::messages::{MessageMapper, SegmentFacts};
+use crate::analyze::messages::{MessageMapper, SegmentFacts, SegmentList};
 use crate::analyze::seq::SeqUnwrapper;
 use crate::analyze::Dir;
 use crate::dissect::Tcp;
 use crate::report::endpoint_string;
+use crate::report::json_out::ListText;
 use crate::report::streams::{
     ConflictEntry, FinEntry, GapEntry, GapTotals, ListsCut, ReassemblyStats, StreamEntry,
 };
@@ -644,6 +645,15 @@ impl Half {
         }
     }
 
+    /// The segment list kept as JSON text, if it was (see [`SegmentList`]); the entry
+    /// built by [`entry`](Self::entry) then has an empty `segments` list.
+    pub(super) fn take_segment_text(&mut self) -> Option<ListText> {
+        match &mut self.mapper.segments {
+            SegmentList::Json(t) => Some(std::mem::take(t)),
+            SegmentList::Entries(_) => None,
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(super) fn entry(
         &mut self,
@@ -685,7 +695,10 @@ impl Half {
             mss: Some(peer_mss.unwrap_or(assumed)),
             mss_source: if peer_mss.is_some() { "syn" } else { "assumed" }.into(),
             oversized_segments: self.oversized,
-            segments: std::mem::take(&mut m.segments),
+            segments: match &mut m.segments {
+                SegmentList::Entries(v) => std::mem::take(v),
+                SegmentList::Json(_) => Vec::new(),
+            },
             messages: std::mem::take(&mut m.messages),
             lists_cut: cut.then_some(ListsCut {
                 cap: cap as u64,

@@ -45,6 +45,7 @@ use super::messages::{MessageMapper, MessageSink};
 use super::{Analyzer, Ctx, Dir};
 use crate::capture::SharedBlock;
 use crate::dissect::{Packet, Tcp, Udp};
+use crate::report::json_out::StreamWithSegments;
 use crate::report::ndjson::Event;
 use crate::report::streams::{DatagramEntry, EntryStore, UdpFlowEntry};
 use crate::report::{endpoint_string, Report, Warning};
@@ -296,6 +297,8 @@ impl StreamAnalyzer {
             self.opts.max_message,
             list_cap,
             keep,
+            // Events carry whole entries; the report takes the segments as JSON text.
+            !self.emit,
         );
         Half::new(mapper, list_cap)
     }
@@ -536,8 +539,19 @@ impl StreamAnalyzer {
                 assumed,
                 self.opts.max_list,
             );
+            let segments = h.take_segment_text();
             if let Some(s) = self.store.as_mut() {
-                if let Err(e) = s.push_json(key, &entry) {
+                let pushed = match &segments {
+                    Some(t) => s.push_json(
+                        key,
+                        &StreamWithSegments {
+                            entry: &entry,
+                            segments: t,
+                        },
+                    ),
+                    None => s.push_json(key, &entry),
+                };
+                if let Err(e) = pushed {
                     self.error.get_or_insert(e);
                 }
             }

@@ -16,8 +16,9 @@
 //! shares nothing with the stream analysis, and the pipeline thread is the busier of the
 //! two. So does the JSON of finished connections: the tracker lends its spill
 //! ([`Analyzer::lend_spill`](crate::analyze::Analyzer::lend_spill)) and hands over each
-//! entry it builds, which this thread serialises and writes (a twentieth of the pipeline
-//! thread's work in a 1 GB `--all --json` run). At the end of input
+//! finished connection ([`Finished`]), whose entry this thread builds (unless the tracker
+//! needed it for its views), serialises and writes (together about 8% of the pipeline
+//! thread's instructions in a 1 GB `--all --json` run). At the end of input
 //! ([`StreamThread::close`]) this thread finalizes the open stream directions while the
 //! pipeline thread finalizes the open connections.
 //!
@@ -46,11 +47,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use super::StreamAnalyzer;
+use crate::analyze::conns::Finished;
 use crate::analyze::mac_table::{Frame, MacTableAnalyzer};
 use crate::analyze::{Ctx, Dir};
 use crate::capture::SharedBlock;
 use crate::dissect::{Packet, Tcp, Transport, Udp};
-use crate::report::conns::ConnEntry;
 use crate::report::json::Spill;
 
 /// Full batches waiting for the stream thread. With the one being filled and the one
@@ -66,7 +67,8 @@ pub const BATCH_ITEMS: usize = 2048;
 /// Read-ahead blocks (1 MiB each) a batch may hold. A batch of 2,048 packets of the
 /// benchmark capture spans less than one.
 pub const BATCH_BLOCKS: usize = 2;
-/// Connection entries per batch (each a few hundred bytes plus its lists).
+/// Finished connections per batch (each a boxed connection, about 2 KiB with its TCP state,
+/// or a boxed entry).
 pub const BATCH_CONNS: usize = 256;
 
 /// Where a segment's captured payload is.
@@ -109,7 +111,7 @@ struct Batch {
     /// Every frame, as the MAC table reads it (empty when the table is not here).
     frames: Vec<Frame>,
     /// Finished connections for the lent spill.
-    conns: Vec<ConnEntry>,
+    conns: Vec<Finished>,
 }
 
 impl Batch {
@@ -224,17 +226,18 @@ impl Batch {
 struct ConnSpill(Option<io::Result<Spill>>);
 
 impl ConnSpill {
-    fn write(&mut self, entries: &mut Vec<ConnEntry>) {
+    fn write(&mut self, finished: &mut Vec<Finished>) {
         if let Some(Ok(s)) = self.0.as_mut() {
-            for e in entries.iter() {
-                if let Err(err) = s.push_keyed_json(e.id, e) {
+            for f in finished.drain(..) {
+                let e = f.into_entry();
+                if let Err(err) = s.push_keyed_json(e.id, &e) {
                     self.0 = Some(Err(err));
                     break;
                 }
             }
         }
-        // Dropped here, on this thread, with the rest of the batch.
-        entries.clear();
+        // The rest (after a failure) is dropped here, on this thread.
+        finished.clear();
     }
 }
 
@@ -358,7 +361,7 @@ impl StreamThread {
     /// [`BATCH_CONNS`] of them (they share nothing with the packet's stream calls). Out
     /// of line: one packet in forty finalizes a connection.
     #[inline(never)]
-    fn queue_conns(&mut self, entries: &mut Vec<ConnEntry>) {
+    fn queue_conns(&mut self, entries: &mut Vec<Finished>) {
         let mut rest = entries.drain(..);
         loop {
             let room = BATCH_CONNS.saturating_sub(self.batch.conns.len());

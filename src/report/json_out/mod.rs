@@ -28,7 +28,9 @@ use std::io;
 use serde::Serialize;
 use serde_json::ser::{CompactFormatter, Formatter};
 
-use super::streams::{DatagramEntry, MessageEntry, SegmentEntry, StreamEntry, UdpFlowEntry};
+use super::streams::{
+    DatagramEntry, MessageEntry, MessagePart, SegmentEntry, StreamEntry, UdpFlowEntry,
+};
 
 mod conns;
 
@@ -194,48 +196,166 @@ pub trait WriteJson: Serialize {
     fn write_json(&self, out: &mut JsonOut<'_>) -> io::Result<()>;
 }
 
+/// A segment entry's fields but its message lists (see [`write_segment`]).
+#[derive(Debug, Clone, Copy)]
+pub struct SegmentHead {
+    pub frame: u64,
+    pub offset: u64,
+    pub len: u64,
+    pub messages_total: u64,
+    pub coalescing: bool,
+    pub oversized: bool,
+    pub new_bytes: Option<u64>,
+    pub captured: Option<u64>,
+    pub out_of_order: bool,
+}
+
+/// Writes a [`SegmentEntry`] given as its other fields and its two lists as iterators: the
+/// stream analysis writes each finished segment this way as it goes, without building the
+/// lists ([`ListText`]), and the entry's own writer calls it too, so both write the same
+/// bytes.
+pub fn write_segment(
+    o: &mut JsonOut<'_>,
+    h: &SegmentHead,
+    messages: impl Iterator<Item = u64>,
+    parts: impl Iterator<Item = MessagePart>,
+) {
+    o.raw(b"{\"frame\":");
+    o.u64(h.frame);
+    o.raw(b",\"offset\":");
+    o.u64(h.offset);
+    o.raw(b",\"len\":");
+    o.u64(h.len);
+    o.raw(b",\"messages\":[");
+    for (i, m) in messages.enumerate() {
+        if i > 0 {
+            o.raw(b",");
+        }
+        o.u64(m);
+    }
+    o.raw(b"],\"parts\":[");
+    for (i, p) in parts.enumerate() {
+        if i > 0 {
+            o.raw(b",");
+        }
+        o.raw(b"\"");
+        o.raw(p.name().as_bytes());
+        o.raw(b"\"");
+    }
+    o.raw(b"]");
+    if h.messages_total != 0 {
+        o.raw(b",\"messages_total\":");
+        o.u64(h.messages_total);
+    }
+    if h.coalescing {
+        o.raw(b",\"coalescing\":true");
+    }
+    if h.oversized {
+        o.raw(b",\"oversized\":true");
+    }
+    if let Some(n) = h.new_bytes {
+        o.raw(b",\"new_bytes\":");
+        o.u64(n);
+    }
+    if let Some(n) = h.captured {
+        o.raw(b",\"captured\":");
+        o.u64(n);
+    }
+    if h.out_of_order {
+        o.raw(b",\"out_of_order\":true");
+    }
+    o.raw(b"}");
+}
+
 impl WriteJson for SegmentEntry {
     fn write_json(&self, o: &mut JsonOut<'_>) -> io::Result<()> {
-        o.raw(b"{\"frame\":");
-        o.u64(self.frame);
-        o.raw(b",\"offset\":");
-        o.u64(self.offset);
-        o.raw(b",\"len\":");
-        o.u64(self.len);
-        o.raw(b",\"messages\":");
-        o.u64_list(&self.messages);
-        o.raw(b",\"parts\":[");
-        for (i, p) in self.parts.iter().enumerate() {
-            if i > 0 {
-                o.raw(b",");
+        let head = SegmentHead {
+            frame: self.frame,
+            offset: self.offset,
+            len: self.len,
+            messages_total: self.messages_total,
+            coalescing: self.coalescing,
+            oversized: self.oversized,
+            new_bytes: self.new_bytes,
+            captured: self.captured,
+            out_of_order: self.out_of_order,
+        };
+        let (messages, parts) = (self.messages.iter(), self.parts.iter());
+        write_segment(o, &head, messages.copied(), parts.copied());
+        Ok(())
+    }
+}
+
+/// The items of a JSON list as text, comma-separated, without the brackets: a list kept in
+/// the form the report writes it, so it costs its bytes and no allocation per item.
+///
+/// The text is held in pieces: the first grows by doubling up to [`PIECE_MAX`], then
+/// each new one is made at that size. One growing buffer copied itself at every doubling,
+/// and the largest directions' buffers (a megabyte and more) were fresh pages from the
+/// system each time, faulted in and freed again.
+#[derive(Debug, Default)]
+pub struct ListText {
+    pieces: Vec<Vec<u8>>,
+    count: usize,
+}
+
+/// Bytes a [`ListText`] piece holds before the next one starts.
+const PIECE_MAX: usize = 64 << 10;
+/// Room kept for one item at the end of a piece (a segment entry lists at most 64
+/// messages, about 2 KiB; a larger item grows its piece).
+const ITEM_ROOM: usize = 4 << 10;
+
+impl ListText {
+    /// Items in the list.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Appends one item, written by `item`.
+    pub fn push(&mut self, item: impl FnOnce(&mut JsonOut<'_>)) {
+        let full = self
+            .pieces
+            .last()
+            .is_none_or(|p| p.len() + ITEM_ROOM > PIECE_MAX);
+        if full {
+            let size = if self.pieces.is_empty() { 0 } else { PIECE_MAX };
+            self.pieces.push(Vec::with_capacity(size));
+        }
+        let Some(buf) = self.pieces.last_mut() else {
+            return;
+        };
+        if self.count > 0 {
+            buf.push(b',');
+        }
+        item(&mut JsonOut {
+            buf,
+            check: &mut |_| Ok(()),
+        });
+        self.count += 1;
+    }
+
+    /// The items' JSON, comma-separated, in one piece.
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.pieces.concat()
+    }
+
+    /// Writes the list, brackets included, with a checkpoint after every few kilobytes (as
+    /// between the items of a list written item by item).
+    fn write(&self, o: &mut JsonOut<'_>) -> io::Result<()> {
+        /// Bytes between checkpoints: about a hundred segment entries.
+        const CHECK_EVERY: usize = 8 << 10;
+        o.raw(b"[");
+        for piece in &self.pieces {
+            for part in piece.chunks(CHECK_EVERY) {
+                o.raw(part);
+                o.check()?;
             }
-            o.raw(b"\"");
-            o.raw(p.name().as_bytes());
-            o.raw(b"\"");
         }
         o.raw(b"]");
-        if self.messages_total != 0 {
-            o.raw(b",\"messages_total\":");
-            o.u64(self.messages_total);
-        }
-        if self.coalescing {
-            o.raw(b",\"coalescing\":true");
-        }
-        if self.oversized {
-            o.raw(b",\"oversized\":true");
-        }
-        if let Some(n) = self.new_bytes {
-            o.raw(b",\"new_bytes\":");
-            o.u64(n);
-        }
-        if let Some(n) = self.captured {
-            o.raw(b",\"captured\":");
-            o.u64(n);
-        }
-        if self.out_of_order {
-            o.raw(b",\"out_of_order\":true");
-        }
-        o.raw(b"}");
         Ok(())
     }
 }
@@ -290,82 +410,123 @@ fn list<T: WriteJson>(o: &mut JsonOut<'_>, v: &[T]) -> io::Result<()> {
 
 impl WriteJson for StreamEntry {
     fn write_json(&self, o: &mut JsonOut<'_>) -> io::Result<()> {
-        o.raw(b"{\"conn\":");
-        o.u64(self.conn);
-        o.raw(b",\"dir\":");
-        o.str(&self.dir);
-        o.raw(b",\"orig\":");
-        o.str(&self.orig);
-        o.raw(b",\"resp\":");
-        o.str(&self.resp);
-        o.raw(b",\"bytes\":");
-        o.u64(self.bytes);
-        o.raw(b",\"stream_len\":");
-        o.u64(self.stream_len);
-        o.raw(b",\"first_frame\":");
-        o.u64(self.first_frame);
-        o.raw(b",\"last_frame\":");
-        o.u64(self.last_frame);
-        o.raw(b",\"isn\":");
-        o.opt_u64(self.isn.map(u64::from));
-        o.raw(b",\"base_seq\":");
-        o.u64(u64::from(self.base_seq));
-        o.raw(b",\"midstream\":");
-        o.bool(self.midstream);
-        if let Some(f) = self.syn_frame {
-            o.raw(b",\"syn_frame\":");
-            o.u64(f);
-        }
-        if let Some(fin) = &self.fin {
-            o.raw(b",\"fin\":{\"frame\":");
-            o.u64(fin.frame);
-            o.raw(b",\"offset\":");
-            o.u64(fin.offset);
-            o.raw(b"}");
-        }
-        if let Some(f) = self.rst_frame {
-            o.raw(b",\"rst_frame\":");
-            o.u64(f);
-        }
-        o.raw(b",\"gaps\":");
-        o.serde_list(&self.gaps)?;
-        o.raw(b",\"gaps_total\":{\"count\":");
-        o.u64(self.gaps_total.count);
-        o.raw(b",\"bytes\":");
-        o.u64(self.gaps_total.bytes);
-        o.raw(b"},\"framing\":");
-        o.str(&self.framing);
-        o.raw(b",\"framing_reason\":");
-        o.str(&self.framing_reason);
-        if let Some(e) = &self.framing_error {
-            o.raw(b",\"framing_error\":");
-            o.serde(e)?;
-        }
-        o.raw(b",\"unframed_bytes\":");
-        o.u64(self.unframed_bytes);
-        o.raw(b",\"mss\":");
-        o.opt_u64(self.mss.map(u64::from));
-        o.raw(b",\"mss_source\":");
-        o.str(&self.mss_source);
-        o.raw(b",\"oversized_segments\":");
-        o.u64(self.oversized_segments);
-        o.raw(b",\"segments\":");
-        list(o, &self.segments)?;
-        o.raw(b",\"messages\":");
-        list(o, &self.messages)?;
-        if let Some(c) = &self.lists_cut {
-            o.raw(b",\"lists_cut\":");
-            o.serde(c)?;
-        }
-        o.raw(b",\"stats\":");
-        o.serde(&self.stats)?;
-        o.raw(b",\"reassembly\":");
-        o.serde(&self.reassembly)?;
-        o.raw(b",\"conflicts\":");
-        o.serde_list(&self.conflicts)?;
-        o.raw(b"}");
-        Ok(())
+        write_stream(self, None, o)
     }
+}
+
+/// A stream direction whose segment list was kept as text ([`ListText`]) rather than in
+/// its `segments` field (which is then empty): the JSON is the entry's own.
+pub struct StreamWithSegments<'a> {
+    pub entry: &'a StreamEntry,
+    pub segments: &'a ListText,
+}
+
+impl Serialize for StreamWithSegments<'_> {
+    /// As the entry it stands for (`WriteJson` asks for `Serialize`; the report writes
+    /// these through `write_json`, so this slow path, which reads its own JSON back into
+    /// a [`StreamEntry`], only keeps the two writers interchangeable).
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut buf = Vec::new();
+        self.write_json(&mut JsonOut {
+            buf: &mut buf,
+            check: &mut |_| Ok(()),
+        })
+        .map_err(serde::ser::Error::custom)?;
+        let e: StreamEntry = serde_json::from_slice(&buf).map_err(serde::ser::Error::custom)?;
+        e.serialize(s)
+    }
+}
+
+impl WriteJson for StreamWithSegments<'_> {
+    fn write_json(&self, o: &mut JsonOut<'_>) -> io::Result<()> {
+        write_stream(self.entry, Some(self.segments), o)
+    }
+}
+
+/// A stream entry's JSON; `segments` replaces the entry's own list when given.
+fn write_stream(
+    s: &StreamEntry,
+    segments: Option<&ListText>,
+    o: &mut JsonOut<'_>,
+) -> io::Result<()> {
+    o.raw(b"{\"conn\":");
+    o.u64(s.conn);
+    o.raw(b",\"dir\":");
+    o.str(&s.dir);
+    o.raw(b",\"orig\":");
+    o.str(&s.orig);
+    o.raw(b",\"resp\":");
+    o.str(&s.resp);
+    o.raw(b",\"bytes\":");
+    o.u64(s.bytes);
+    o.raw(b",\"stream_len\":");
+    o.u64(s.stream_len);
+    o.raw(b",\"first_frame\":");
+    o.u64(s.first_frame);
+    o.raw(b",\"last_frame\":");
+    o.u64(s.last_frame);
+    o.raw(b",\"isn\":");
+    o.opt_u64(s.isn.map(u64::from));
+    o.raw(b",\"base_seq\":");
+    o.u64(u64::from(s.base_seq));
+    o.raw(b",\"midstream\":");
+    o.bool(s.midstream);
+    if let Some(f) = s.syn_frame {
+        o.raw(b",\"syn_frame\":");
+        o.u64(f);
+    }
+    if let Some(fin) = &s.fin {
+        o.raw(b",\"fin\":{\"frame\":");
+        o.u64(fin.frame);
+        o.raw(b",\"offset\":");
+        o.u64(fin.offset);
+        o.raw(b"}");
+    }
+    if let Some(f) = s.rst_frame {
+        o.raw(b",\"rst_frame\":");
+        o.u64(f);
+    }
+    o.raw(b",\"gaps\":");
+    o.serde_list(&s.gaps)?;
+    o.raw(b",\"gaps_total\":{\"count\":");
+    o.u64(s.gaps_total.count);
+    o.raw(b",\"bytes\":");
+    o.u64(s.gaps_total.bytes);
+    o.raw(b"},\"framing\":");
+    o.str(&s.framing);
+    o.raw(b",\"framing_reason\":");
+    o.str(&s.framing_reason);
+    if let Some(e) = &s.framing_error {
+        o.raw(b",\"framing_error\":");
+        o.serde(e)?;
+    }
+    o.raw(b",\"unframed_bytes\":");
+    o.u64(s.unframed_bytes);
+    o.raw(b",\"mss\":");
+    o.opt_u64(s.mss.map(u64::from));
+    o.raw(b",\"mss_source\":");
+    o.str(&s.mss_source);
+    o.raw(b",\"oversized_segments\":");
+    o.u64(s.oversized_segments);
+    o.raw(b",\"segments\":");
+    match segments {
+        Some(t) => t.write(o)?,
+        None => list(o, &s.segments)?,
+    }
+    o.raw(b",\"messages\":");
+    list(o, &s.messages)?;
+    if let Some(c) = &s.lists_cut {
+        o.raw(b",\"lists_cut\":");
+        o.serde(c)?;
+    }
+    o.raw(b",\"stats\":");
+    o.serde(&s.stats)?;
+    o.raw(b",\"reassembly\":");
+    o.serde(&s.reassembly)?;
+    o.raw(b",\"conflicts\":");
+    o.serde_list(&s.conflicts)?;
+    o.raw(b"}");
+    Ok(())
 }
 
 impl WriteJson for DatagramEntry {

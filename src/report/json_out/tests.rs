@@ -383,3 +383,57 @@ fn checkpoint_can_refuse() {
     assert!(r.is_err());
     assert!(calls > 1);
 }
+
+/// A stream entry with its segments kept as text writes the same bytes as the entry with
+/// them in its list, across many text pieces, with checkpoints on the way.
+#[test]
+fn segments_as_text_write_as_the_entry_does() {
+    let full = stream(2);
+    assert!(!full.segments.is_empty());
+    // Enough segments for several pieces of text.
+    let mut big = full.clone();
+    let seg = full.segments[0].clone();
+    big.segments = (0..5_000)
+        .map(|i| SegmentEntry {
+            frame: i,
+            ..seg.clone()
+        })
+        .collect();
+    for e in [full, big] {
+        let mut text = ListText::default();
+        for s in &e.segments {
+            text.push(|o| s.write_json(o).unwrap());
+        }
+        assert_eq!(text.len(), e.segments.len());
+        let bare = StreamEntry {
+            segments: Vec::new(),
+            ..e.clone()
+        };
+        let mut calls = 0;
+        let mut got = Vec::new();
+        StreamWithSegments {
+            entry: &bare,
+            segments: &text,
+        }
+        .write_json(&mut JsonOut {
+            buf: &mut got,
+            check: &mut |_| {
+                calls += 1;
+                Ok(())
+            },
+        })
+        .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            serde_json::to_string(&e).unwrap()
+        );
+        assert!(calls >= 1);
+        // And through serde, the way `WriteJson` allows.
+        let via_serde = serde_json::to_string(&StreamWithSegments {
+            entry: &bare,
+            segments: &text,
+        })
+        .unwrap();
+        assert_eq!(via_serde, serde_json::to_string(&e).unwrap());
+    }
+}
