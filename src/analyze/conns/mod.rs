@@ -27,7 +27,10 @@
 //! deadline is evicted beyond it, and counted); finished entries are serialised at once
 //! into a keyed spill file and copied out sorted by id at the end (nothing per
 //! connection stays in memory), and only the first `--limit` rows the terminal views need
-//! are kept.
+//! are kept. When the stream analysis has a thread of its own, the spill is lent to it
+//! (`Analyzer::lend_spill`): finished connections ([`Finished`]) go there through
+//! `ctx.conn_entries`, a bounded batch at a time, and the entries that only the spill
+//! wants are built there too; the spill comes back after the join (`return_spill`).
 //!
 //! UDP flows that only wait out their idle timeout are kept packed (`cold`, about 40
 //! bytes instead of a 256-byte allocation) and unpacked when they are touched again.
