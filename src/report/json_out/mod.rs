@@ -289,7 +289,7 @@ impl WriteJson for SegmentEntry {
 /// The items of a JSON list as text, comma-separated, without the brackets: a list kept in
 /// the form the report writes it, so it costs its bytes and no allocation per item.
 ///
-/// The text is held in pieces: the first grows by doubling up to [`PIECE_MAX`], then
+/// The text is held in pieces: the first grows by doubling up to `PIECE_MAX` (64 KiB), then
 /// each new one is made at that size. One growing buffer copied itself at every doubling,
 /// and the largest directions' buffers (a megabyte and more) were fresh pages from the
 /// system each time, faulted in and freed again.
