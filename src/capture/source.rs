@@ -88,6 +88,7 @@ impl FileSet {
         self.started = false;
     }
 
+    #[inline]
     pub fn next_packet(&mut self, frame: u64) -> Next<'_> {
         loop {
             if self.cur >= self.files.len() {
@@ -140,6 +141,7 @@ impl Source {
         Ok(Source::Live(Box::new(LiveCapture::open(opts)?)))
     }
 
+    #[inline]
     pub fn next_packet(&mut self, frame: u64) -> Next<'_> {
         match self {
             Source::Files(f) => f.next_packet(frame),

@@ -90,6 +90,8 @@ pub struct CaptureFile {
     /// pcapng blocks skipped because their type is unknown or carries no packet.
     pub skipped_blocks: u64,
     next_port: u32,
+    /// The buffer was set up for reading records (`Buffer::start_reading`, once).
+    reading: bool,
     done: bool,
 }
 
@@ -136,6 +138,7 @@ impl CaptureFile {
             }],
             skipped_blocks: 0,
             next_port: port + 1,
+            reading: false,
             done: false,
         }
     }
@@ -261,7 +264,8 @@ impl CaptureFile {
                     interfaces: Vec::new(),
                     skipped_blocks: 0,
                     next_port: first_port,
-                    done: false,
+                    reading: false,
+            done: false,
                 };
                 match me.read_first_section() {
                     Ok(()) => me,
@@ -386,11 +390,15 @@ impl CaptureFile {
 
     /// The next frame of this file. `frame` is the number the frame will get if one is
     /// returned; `last_frame` the number of the last frame already delivered.
+    #[inline]
     pub fn next_packet(&mut self, frame: u64) -> Next<'_> {
         if self.done {
             return Next::End;
         }
-        self.buf.start_reading();
+        if !self.reading {
+            self.reading = true;
+            self.buf.start_reading();
+        }
         match self.state {
             State::Pcap { .. } => self.next_pcap(frame),
             State::PcapNg { .. } => self.next_pcapng(frame),

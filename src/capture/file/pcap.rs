@@ -19,6 +19,30 @@ impl CaptureFile {
         else {
             return Next::End;
         };
+        // The usual record: its header and data are already in the buffer and its length is
+        // within the cap. One look at the buffer (each is a branch on where its bytes live)
+        // and no copy of the header; anything else takes the checked path below, which
+        // fills the buffer and reports damage.
+        let avail = self.buf.available();
+        if let Some(h) = avail.get(..16) {
+            let r = RecordHeader::parse(h, big_endian);
+            let incl_len = r.incl_len as usize;
+            let need = record_header + incl_len;
+            if incl_len <= self.max_record && avail.len() >= need {
+                let start = self.buf.pos + record_header;
+                self.buf.consume(need);
+                return Next::Packet(RawPacket {
+                    frame,
+                    ts_ns: r.ts_nanos(nanos),
+                    wire_len: r.orig_len,
+                    data: &self.buf.buf[start..start + incl_len],
+                    link_type,
+                    port,
+                    file_index: self.file_index,
+                    block: self.buf.shared(),
+                });
+            }
+        }
         let offset = self.buf.offset;
         let have = match self.buf.fill(record_header) {
             Ok(n) => n,
@@ -35,17 +59,8 @@ impl CaptureFile {
                 format!("the file ends inside a record header ({have} of {record_header} bytes)"),
             );
         }
-        let mut h = [0u8; 16];
-        h.copy_from_slice(&self.buf.available()[..16]);
-        let word = |i: usize| {
-            let b = [h[i], h[i + 1], h[i + 2], h[i + 3]];
-            if big_endian {
-                u32::from_be_bytes(b)
-            } else {
-                u32::from_le_bytes(b)
-            }
-        };
-        let incl_len = word(8) as usize;
+        let r = RecordHeader::parse(&self.buf.available()[..16], big_endian);
+        let incl_len = r.incl_len as usize;
         if incl_len > self.max_record {
             return self.damage(
                 offset,
@@ -71,21 +86,54 @@ impl CaptureFile {
                 ),
             );
         }
-        let ts_sec = i64::from(word(0));
-        let frac = i64::from(word(4));
-        let ts_ns = ts_sec * 1_000_000_000 + if nanos { frac } else { frac * 1000 };
-        let wire_len = word(12);
         self.buf.consume(need);
         let start = self.buf.pos - incl_len;
         Next::Packet(RawPacket {
             frame,
-            ts_ns,
-            wire_len,
+            ts_ns: r.ts_nanos(nanos),
+            wire_len: r.orig_len,
             data: &self.buf.buf[start..self.buf.pos],
             link_type,
             port,
             file_index: self.file_index,
             block: self.buf.shared(),
         })
+    }
+}
+
+/// The four words of a pcap record header (the modified format's extra 8 bytes follow).
+struct RecordHeader {
+    ts_sec: u32,
+    ts_frac: u32,
+    incl_len: u32,
+    orig_len: u32,
+}
+
+impl RecordHeader {
+    /// `h` is at least 16 bytes (callers slice it so).
+    #[inline]
+    fn parse(h: &[u8], big_endian: bool) -> RecordHeader {
+        let word = |i: usize| {
+            let b = [h[i], h[i + 1], h[i + 2], h[i + 3]];
+            if big_endian {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        };
+        RecordHeader {
+            ts_sec: word(0),
+            ts_frac: word(4),
+            incl_len: word(8),
+            orig_len: word(12),
+        }
+    }
+
+    /// Nanoseconds since the epoch. An unsigned 32-bit second count times 1e9, plus a
+    /// fraction below 2^32 µs times 1000, stays far inside an `i64`: no overflow.
+    #[inline]
+    fn ts_nanos(&self, nanos: bool) -> i64 {
+        let frac = i64::from(self.ts_frac);
+        i64::from(self.ts_sec) * 1_000_000_000 + if nanos { frac } else { frac * 1000 }
     }
 }
