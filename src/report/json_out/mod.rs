@@ -289,21 +289,27 @@ impl WriteJson for SegmentEntry {
 /// The items of a JSON list as text, comma-separated, without the brackets: a list kept in
 /// the form the report writes it, so it costs its bytes and no allocation per item.
 ///
-/// The text is held in pieces: the first grows by doubling up to `PIECE_MAX` (64 KiB), then
-/// each new one is made at that size. One growing buffer copied itself at every doubling,
-/// and the largest directions' buffers (a megabyte and more) were fresh pages from the
-/// system each time, faulted in and freed again.
+/// The text is held in pieces that are never copied: each new piece is twice the size of the
+/// one before (from 256 bytes up to `PIECE_MAX`, 64 KiB), and a piece is left for the next
+/// when fewer than `ITEM_ROOM` bytes are free. One growing buffer copied itself at every
+/// doubling, and the largest directions' buffers (a megabyte and more) were fresh pages
+/// from the system each time, faulted in and freed again; a first piece that grew by
+/// doubling still cost a reallocation and a copy every few items of a short list.
 #[derive(Debug, Default)]
 pub struct ListText {
     pieces: Vec<Vec<u8>>,
     count: usize,
 }
 
-/// Bytes a [`ListText`] piece holds before the next one starts.
+/// The size of a [`ListText`]'s first piece: a short list (one or two segments) costs
+/// little more than its text.
+const PIECE_MIN: usize = 256;
+/// The size pieces double up to.
 const PIECE_MAX: usize = 64 << 10;
-/// Room kept for one item at the end of a piece (a segment entry lists at most 64
-/// messages, about 2 KiB; a larger item grows its piece).
-const ITEM_ROOM: usize = 4 << 10;
+/// Free bytes a piece must have to take another item: a segment entry without messages is
+/// about 80 bytes. A larger item (one listing up to 64 messages is about 2 KiB) grows its
+/// piece, which is rare and still correct.
+const ITEM_ROOM: usize = 128;
 
 impl ListText {
     /// Items in the list.
@@ -317,12 +323,14 @@ impl ListText {
 
     /// Appends one item, written by `item`.
     pub fn push(&mut self, item: impl FnOnce(&mut JsonOut<'_>)) {
-        let full = self
-            .pieces
-            .last()
-            .is_none_or(|p| p.len() + ITEM_ROOM > PIECE_MAX);
-        if full {
-            let size = if self.pieces.is_empty() { 0 } else { PIECE_MAX };
+        let next = match self.pieces.last() {
+            None => Some(PIECE_MIN),
+            Some(p) if p.len() + ITEM_ROOM > p.capacity() => {
+                Some(p.capacity().saturating_mul(2).clamp(PIECE_MIN, PIECE_MAX))
+            }
+            Some(_) => None,
+        };
+        if let Some(size) = next {
             self.pieces.push(Vec::with_capacity(size));
         }
         let Some(buf) = self.pieces.last_mut() else {

@@ -399,7 +399,16 @@ fn segments_as_text_write_as_the_entry_does() {
             ..seg.clone()
         })
         .collect();
-    for e in [full, big] {
+    // Items larger than a piece's free room (and than the first piece): every third
+    // segment lists 64 messages, so pieces grow past their size and new ones follow.
+    let mut wide = big.clone();
+    for (i, s) in wide.segments.iter_mut().enumerate().take(600) {
+        if i % 3 == 0 {
+            s.messages = (0..64).map(|m| 1_000_000 + m).collect();
+            s.parts = vec![seg.parts.first().copied().unwrap_or(MessagePart::Whole); 64];
+        }
+    }
+    for e in [full, big, wide] {
         let mut text = ListText::default();
         for s in &e.segments {
             text.push(|o| s.write_json(o).unwrap());
