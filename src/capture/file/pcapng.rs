@@ -123,6 +123,24 @@ fn buffered_epb(avail: &[u8], big: bool, max_record: usize) -> Option<(Epb, usiz
 }
 
 impl CaptureFile {
+    /// Delivers the enhanced packet block of `len` bytes at the buffer's position (read
+    /// into `epb`, for interface `iface`) and moves past it.
+    #[inline]
+    fn epb_packet(&mut self, frame: u64, epb: &Epb, len: usize, iface: NgIface) -> Next<'_> {
+        let start = self.buf.pos + 28;
+        self.buf.consume(len);
+        Next::Packet(RawPacket {
+            frame,
+            ts_ns: iface.ts_ns(epb.ticks),
+            wire_len: epb.wire_len,
+            data: &self.buf.buf[start..start + epb.cap_len],
+            link_type: iface.link_type,
+            port: iface.port,
+            file_index: self.file_index,
+            block: self.buf.shared(),
+        })
+    }
+
     pub(super) fn read_first_section(&mut self) -> std::result::Result<(), String> {
         let have = self.buf.fill(12).map_err(|e| e.to_string())?;
         if have < 12 {
@@ -195,18 +213,7 @@ impl CaptureFile {
                 let avail = self.buf.available();
                 if let Some((epb, len)) = buffered_epb(avail, big, self.max_record) {
                     if let Some(iface) = ifaces.get(epb.iface as usize).copied() {
-                        let start = self.buf.pos + 28;
-                        self.buf.consume(len);
-                        return Next::Packet(RawPacket {
-                            frame,
-                            ts_ns: iface.ts_ns(epb.ticks),
-                            wire_len: epb.wire_len,
-                            data: &self.buf.buf[start..start + epb.cap_len],
-                            link_type: iface.link_type,
-                            port: iface.port,
-                            file_index: self.file_index,
-                            block: self.buf.shared(),
-                        });
+                        return self.epb_packet(frame, &epb, len, iface);
                     }
                 }
             }
@@ -279,18 +286,7 @@ impl CaptureFile {
                         format!("a packet block names interface {id}, which the section did not describe"),
                     );
                 };
-                let start = self.buf.pos + 28;
-                self.buf.consume(len);
-                return Next::Packet(RawPacket {
-                    frame,
-                    ts_ns: iface.ts_ns(epb.ticks),
-                    wire_len: epb.wire_len,
-                    data: &self.buf.buf[start..start + epb.cap_len],
-                    link_type: iface.link_type,
-                    port: iface.port,
-                    file_index: self.file_index,
-                    block: self.buf.shared(),
-                });
+                return self.epb_packet(frame, &epb, len, iface);
             }
             let block = match parser.next_block(bytes) {
                 Ok((_, b)) => b,
