@@ -289,9 +289,10 @@ impl WriteJson for SegmentEntry {
 /// The items of a JSON list as text, comma-separated, without the brackets: a list kept in
 /// the form the report writes it, so it costs its bytes and no allocation per item.
 ///
-/// The text is held in pieces that are never copied: each new piece is twice the size of the
-/// one before (from 256 bytes up to `PIECE_MAX`, 64 KiB), and a piece is left for the next
-/// when fewer than `ITEM_ROOM` bytes are free. One growing buffer copied itself at every
+/// The text is held in pieces the list does not reallocate: each new piece is twice the size
+/// of the one before (from 256 bytes up to `PIECE_MAX`, 64 KiB), and a piece is left for the
+/// next when fewer than `ITEM_ROOM` bytes are free (only an item larger than the free room
+/// grows, and so copies, its piece). One growing buffer copied itself at every
 /// doubling, and the largest directions' buffers (a megabyte and more) were fresh pages
 /// from the system each time, faulted in and freed again; a first piece that grew by
 /// doubling still cost a reallocation and a copy every few items of a short list.
