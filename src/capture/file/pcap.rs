@@ -29,18 +29,7 @@ impl CaptureFile {
             let incl_len = r.incl_len as usize;
             let need = record_header + incl_len;
             if incl_len <= self.max_record && avail.len() >= need {
-                let start = self.buf.pos + record_header;
-                self.buf.consume(need);
-                return Next::Packet(RawPacket {
-                    frame,
-                    ts_ns: r.ts_nanos(nanos),
-                    wire_len: r.orig_len,
-                    data: &self.buf.buf[start..start + incl_len],
-                    link_type,
-                    port,
-                    file_index: self.file_index,
-                    block: self.buf.shared(),
-                });
+                return self.record_packet(frame, &r, record_header, (link_type, port), nanos);
             }
         }
         let offset = self.buf.offset;
@@ -59,6 +48,7 @@ impl CaptureFile {
                 format!("the file ends inside a record header ({have} of {record_header} bytes)"),
             );
         }
+        // `have >= record_header >= 16` (checked above), so the slice cannot fail.
         let r = RecordHeader::parse(&self.buf.available()[..16], big_endian);
         let incl_len = r.incl_len as usize;
         if incl_len > self.max_record {
@@ -86,13 +76,28 @@ impl CaptureFile {
                 ),
             );
         }
-        self.buf.consume(need);
-        let start = self.buf.pos - incl_len;
+        self.record_packet(frame, &r, record_header, (link_type, port), nanos)
+    }
+
+    /// Delivers the record at the buffer's position, whose header `r` (of `header_len`
+    /// bytes) and data are all buffered, and moves past it.
+    #[inline]
+    fn record_packet(
+        &mut self,
+        frame: u64,
+        r: &RecordHeader,
+        header_len: usize,
+        (link_type, port): (u32, u32),
+        nanos: bool,
+    ) -> Next<'_> {
+        let start = self.buf.pos + header_len;
+        let len = r.incl_len as usize;
+        self.buf.consume(header_len + len);
         Next::Packet(RawPacket {
             frame,
             ts_ns: r.ts_nanos(nanos),
             wire_len: r.orig_len,
-            data: &self.buf.buf[start..self.buf.pos],
+            data: &self.buf.buf[start..start + len],
             link_type,
             port,
             file_index: self.file_index,
