@@ -4,6 +4,11 @@
 //! dissected without allocation, shown to each analyzer, and (for `--packets`) written out
 //! at once. Damage in an input ends that input with a warning; the run goes on with the
 //! next input and the report covers every frame read.
+//!
+//! At the end the terminal tables are written, then the HTML and JSON reports; the
+//! streams view, the one table that costs much to build, is rendered on a thread of its
+//! own while the reports are written (when its text is bounded by `--limit`) and written
+//! after them.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -36,6 +41,10 @@ pub struct Outcome {
     pub packets: u64,
     pub warnings: Vec<Warning>,
 }
+
+/// Largest `--limit` at which the streams view is rendered into memory beside the report
+/// writer (its text grows with the square of the limit: about 150 bytes a row).
+const VIEW_ASIDE_LIMIT: usize = 100;
 
 fn output_error(e: io::Error) -> Error {
     Error::Output(e)
@@ -490,17 +499,32 @@ pub fn run_source(
         let full = !config.views.is_empty();
         report::l2_view::write_arp(out, &report, config.limit, full).map_err(output_error)?;
     }
+    let vo = report::streams_view::ViewOptions {
+        limit: config.limit,
+        conn: config.conns.conn,
+        color: config.color,
+    };
+    // The streams view decodes and lays out tables, the JSON writer copies entries: when
+    // both run they run at once, the view on a thread of its own into memory. Only when
+    // that text is bounded by `--limit` (the first `limit` directions, `limit` rows each);
+    // otherwise the view is written first, straight to `out`.
+    let mut view_readers = None;
     if let Some(o) = streams_out
         .as_mut()
         .filter(|_| show_tables && views.streams)
     {
-        let vo = report::streams_view::ViewOptions {
-            limit: config.limit,
-            conn: config.conns.conn,
-            color: config.color,
-        };
-        report::streams_view::write(out, &mut o.streams, &mut o.udp_flows, vo)
-            .map_err(output_error)?;
+        let readers = (
+            o.streams.reader().map_err(output_error)?,
+            o.udp_flows.reader().map_err(output_error)?,
+        );
+        let concurrent = (config.json.is_some() || html)
+            && vo.conn.is_none()
+            && (1..=VIEW_ASIDE_LIMIT).contains(&vo.limit);
+        if concurrent {
+            view_readers = Some(readers);
+        } else {
+            report::streams_view::write(out, &readers.0, &readers.1, vo).map_err(output_error)?;
+        }
     }
     out.flush().map_err(output_error)?;
 
@@ -513,18 +537,41 @@ pub fn run_source(
         spills.push(("streams", o.streams.into_spill().map_err(output_error)?));
         spills.push(("udp_flows", o.udp_flows.into_spill().map_err(output_error)?));
     }
-    if let Some(f) = html_file.as_mut() {
-        let path = config.html.clone().unwrap_or_default();
-        report::html::write(f, &report, &mut spills, &config.html_options)
-            .map_err(|source| Error::Write { path, source })?;
+    let (written, view) = std::thread::scope(|scope| {
+        let view = view_readers.map(|(tcp, udp)| {
+            scope.spawn(move || {
+                let mut text = Vec::new();
+                report::streams_view::write(&mut text, &tcp, &udp, vo).map(|()| text)
+            })
+        });
+        let written = (|| -> Result<()> {
+            if let Some(f) = html_file.as_mut() {
+                let path = config.html.clone().unwrap_or_default();
+                report::html::write(f, &report, &mut spills, &config.html_options)
+                    .map_err(|source| Error::Write { path, source })?;
+            }
+            if json_stdout {
+                report::json::write(out, &report, spills).map_err(output_error)?;
+            } else if let Some(f) = json_file.as_mut() {
+                let path = config.json.clone().unwrap_or_default();
+                report::json::write_file(f, &report, spills)
+                    .map_err(|source| Error::Write { path, source })?;
+            }
+            Ok(())
+        })();
+        (written, view.map(|h| h.join()))
+    });
+    // The view is shown even when writing a report failed, as it was when it came first.
+    match view {
+        Some(Ok(text)) => {
+            out.write_all(&text.map_err(output_error)?)
+                .and_then(|()| out.flush())
+                .map_err(output_error)?;
+        }
+        Some(Err(panic)) => std::panic::resume_unwind(panic),
+        None => {}
     }
-    if json_stdout {
-        report::json::write(out, &report, spills).map_err(output_error)?;
-    } else if let Some(f) = json_file.as_mut() {
-        let path = config.json.clone().unwrap_or_default();
-        report::json::write_file(f, &report, spills)
-            .map_err(|source| Error::Write { path, source })?;
-    }
+    written?;
     Ok((
         report,
         Outcome {

@@ -877,3 +877,48 @@ fn stream_view_is_the_same_when_only_shown_streams_keep_their_lists() {
     }
     assert!(compared >= 20, "{compared}");
 }
+
+/// Beside a JSON or HTML report the streams view is rendered on a thread of its own while
+/// the report is written; the terminal output must be the one the view alone gives, and it
+/// must still be shown when writing the report fails.
+#[test]
+fn streams_view_beside_a_report_is_the_view_alone() {
+    let dir = tempdir();
+    let json = dir.path().join("r.json");
+    let html = dir.path().join("r.html");
+    for name in [
+        "frame_len32le_nagle.pcap",
+        "frame_http.pcap",
+        "tcp_graceful.pcap",
+        "arp_bridge.pcap",
+    ] {
+        let f = fixture(name);
+        let f = f.to_str().expect("utf-8");
+        for extra in [&["--limit", "3"][..], &[][..]] {
+            let alone = run(&[&["read", f, "--all"][..], extra].concat());
+            assert_eq!(alone.status.code(), Some(0), "{}", stderr(&alone));
+            assert!(stdout(&alone).contains("TCP streams: messages vs segments"));
+            for report in [
+                ["--json", json.to_str().expect("utf-8")],
+                ["--html", html.to_str().expect("utf-8")],
+            ] {
+                let beside = run(&[&["read", f, "--all"][..], extra, &report[..]].concat());
+                assert_eq!(beside.status.code(), Some(0), "{}", stderr(&beside));
+                assert_eq!(
+                    stdout(&beside),
+                    stdout(&alone),
+                    "{name} {extra:?} {report:?}"
+                );
+            }
+        }
+    }
+    if Path::new("/dev/full").exists() {
+        let f = fixture("frame_len32le_nagle.pcap");
+        let f = f.to_str().expect("utf-8");
+        let alone = run(&["read", f, "--all"]);
+        let failed = run(&["read", f, "--all", "--json", "/dev/full"]);
+        assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+        assert!(stderr(&failed).contains("/dev/full"), "{}", stderr(&failed));
+        assert_eq!(stdout(&failed), stdout(&alone));
+    }
+}

@@ -252,22 +252,38 @@ impl KeyedFile {
     /// until it returns `false`. Pushes may follow.
     pub fn for_each(&mut self, f: &mut dyn FnMut(&[u8]) -> io::Result<bool>) -> io::Result<()> {
         self.flush()?;
-        let result = (|| {
-            let Some(index) = &self.index else {
-                return Ok(());
-            };
-            let mut merge = Merge::new(index.get_ref(), &self.chunks)?;
-            let mut reader = Reader::new(self.file.file.get_ref(), &self.starts, self.file.pos);
-            while let Some((_, off, len)) = merge.next_entry()? {
-                if !f(reader.get(off, len as usize)?)? {
-                    break;
-                }
-            }
-            Ok(())
-        })();
+        let result = match &self.index {
+            Some(index) => each_in_order(
+                index.get_ref(),
+                &self.chunks,
+                self.file.file.get_ref(),
+                &self.starts,
+                self.file.pos,
+                f,
+            ),
+            None => Ok(()),
+        };
         // Reads moved the data file's position: back to the end for further pushes.
         self.file.file.get_mut().seek(SeekFrom::End(0))?;
         result
+    }
+
+    /// A reader of the entries pushed so far, of its own: it holds duplicates of the two
+    /// files' descriptors and reads by offset, so it can go to another thread and read
+    /// while this file is copied into the report ([`copy_keyed`](Self::copy_keyed) reads
+    /// by offset or through the data file's position, which the reader never uses).
+    pub fn reader(&mut self) -> io::Result<KeyedReader> {
+        self.flush()?;
+        Ok(KeyedReader {
+            file: self.file.file.get_ref().try_clone()?,
+            index: match &self.index {
+                Some(i) => Some(i.get_ref().try_clone()?),
+                None => None,
+            },
+            starts: self.starts.clone(),
+            chunks: self.chunks.clone(),
+            end: self.file.pos,
+        })
     }
 
     /// Copies the keyed entries, in key order, to `w` as the body of a JSON array; with
@@ -290,6 +306,48 @@ impl KeyedFile {
         let mut reader = Reader::new(self.file.file.get_ref(), &[], total);
         copy_range(&mut reader, 0, total, w, direct)
     }
+}
+
+/// The entries of a [`KeyedFile`] as they were when [`KeyedFile::reader`] made it.
+pub struct KeyedReader {
+    file: File,
+    index: Option<File>,
+    starts: Vec<u64>,
+    chunks: Vec<(u64, u64)>,
+    end: u64,
+}
+
+impl KeyedReader {
+    /// [`KeyedFile::for_each`], over the entries this reader covers.
+    pub fn for_each(&self, f: &mut dyn FnMut(&[u8]) -> io::Result<bool>) -> io::Result<()> {
+        match &self.index {
+            Some(index) => {
+                each_in_order(index, &self.chunks, &self.file, &self.starts, self.end, f)
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// Calls `f` with each entry's JSON in key order until it returns `false`: the merge of
+/// `chunks` (records in `index`), the bytes read from `file` (chunks at `starts`, data up
+/// to `end`), by offset only.
+fn each_in_order(
+    index: &File,
+    chunks: &[(u64, u64)],
+    file: &File,
+    starts: &[u64],
+    end: u64,
+    f: &mut dyn FnMut(&[u8]) -> io::Result<bool>,
+) -> io::Result<()> {
+    let mut merge = Merge::new(index, chunks)?;
+    let mut reader = Reader::new(file, starts, end);
+    while let Some((_, off, len)) = merge.next_entry()? {
+        if !f(reader.get(off, len as usize)?)? {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Merges the chunks' index records by (key, chunk).

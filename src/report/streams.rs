@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::json::Spill;
 use super::json_out::WriteJson;
-use super::keyed_file::KeyedFile;
+use super::keyed_file::{KeyedFile, KeyedReader};
 
 fn is_false(b: &bool) -> bool {
     !*b
@@ -430,19 +430,12 @@ impl EntryStore {
         })
     }
 
-    /// Calls `f` with at most `n` entries (all when `n` is 0) in key order, decoding only
-    /// those.
-    pub fn for_first<T: DeserializeOwned>(
-        &mut self,
-        n: usize,
-        mut f: impl FnMut(T) -> io::Result<()>,
-    ) -> io::Result<()> {
-        let mut seen = 0;
-        self.for_each_raw(|bytes| {
-            let v: T = serde_json::from_slice(bytes).map_err(io::Error::other)?;
-            f(v)?;
-            seen += 1;
-            Ok(n == 0 || seen < n)
+    /// A reader of the entries stored so far, which may go to another thread
+    /// ([`KeyedFile::reader`]).
+    pub fn reader(&mut self) -> io::Result<EntryReader> {
+        Ok(EntryReader {
+            file: self.file.reader()?,
+            len: self.len(),
         })
     }
 
@@ -455,6 +448,40 @@ impl EntryStore {
             ));
         }
         Ok(Spill::from_keyed(self.file, self.pushed as u64))
+    }
+}
+
+/// The entries of an [`EntryStore`] as they were when [`EntryStore::reader`] made it.
+pub struct EntryReader {
+    file: KeyedReader,
+    /// Entries stored or counted.
+    len: usize,
+}
+
+impl EntryReader {
+    /// Entries stored or counted (as [`EntryStore::len`]).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Calls `f` with at most `n` entries (all when `n` is 0) in key order, decoding only
+    /// those.
+    pub fn for_first<T: DeserializeOwned>(
+        &self,
+        n: usize,
+        mut f: impl FnMut(T) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let mut seen = 0;
+        self.file.for_each(&mut |bytes| {
+            let v: T = serde_json::from_slice(bytes).map_err(io::Error::other)?;
+            f(v)?;
+            seen += 1;
+            Ok(n == 0 || seen < n)
+        })
     }
 }
 

@@ -3,15 +3,15 @@
 //! the message boundaries inside it; coalescing segments and split messages highlighted),
 //! totals below; then each UDP flow's datagrams (one datagram = one message).
 //!
-//! Reads the finished entries back from their [`EntryStore`]s one at a time, so the view
-//! costs no more memory than one entry. Writes to any `io::Write`; rows per table follow
-//! `--limit` (0 = all; `--conn ID` shows that connection in full).
+//! Reads the finished entries back ([`EntryReader`]s of the stores) one at a time, so the
+//! view costs no more memory than one entry. Writes to any `io::Write`; rows per table
+//! follow `--limit` (0 = all; `--conn ID` shows that connection in full).
 
 use std::io::{self, Write};
 
 use comfy_table::{Cell, Color};
 
-use super::streams::{EntryStore, MessageEntry, StreamEntry, UdpFlowEntry};
+use super::streams::{EntryReader, MessageEntry, StreamEntry, UdpFlowEntry};
 use super::table::{new_table, num, shown, write_table};
 
 /// Width of the boundary bar, in characters.
@@ -30,8 +30,8 @@ pub struct ViewOptions {
 /// Writes the view of every stream and UDP flow.
 pub fn write(
     w: &mut dyn Write,
-    streams: &mut EntryStore,
-    udp: &mut EntryStore,
+    streams: &EntryReader,
+    udp: &EntryReader,
     o: ViewOptions,
 ) -> io::Result<()> {
     let limit = if o.conn.is_some() { 0 } else { o.limit };

@@ -162,8 +162,8 @@ pub fn run(path: &Path, opts: StreamOptions) -> Run {
     let mut view = Vec::new();
     netlens::report::streams_view::write(
         &mut view,
-        &mut o.streams,
-        &mut o.udp_flows,
+        &o.streams.reader().expect("streams reader"),
+        &o.udp_flows.reader().expect("udp reader"),
         netlens::report::streams_view::ViewOptions {
             limit: 40,
             conn: None,
