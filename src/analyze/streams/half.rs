@@ -11,11 +11,11 @@ use std::net::SocketAddr;
 
 use super::history::History;
 use super::reread::{Files, Origin};
+use super::seg::SegHead;
 use super::{KeyedSink, StreamKey, StreamOptions, StreamSink, Totals, PIECE_COST};
 use crate::analyze::messages::{MessageMapper, SegmentFacts, SegmentList};
 use crate::analyze::seq::SeqUnwrapper;
 use crate::analyze::Dir;
-use crate::dissect::Tcp;
 use crate::report::endpoint_string;
 use crate::report::json_out::ListText;
 use crate::report::streams::{
@@ -100,7 +100,14 @@ pub(super) struct Cx<'a> {
 
 impl Conn {
     /// One TCP segment of direction `dir`.
-    pub(super) fn segment(&mut self, dir: Dir, frame: u64, t: &Tcp<'_>, cx: &mut Cx<'_>) {
+    pub(super) fn segment(
+        &mut self,
+        dir: Dir,
+        frame: u64,
+        t: &SegHead,
+        payload: &[u8],
+        cx: &mut Cx<'_>,
+    ) {
         let di = dir.index();
         let flags = t.flags;
         // The peer's acknowledgement tells how far this side's stream got (for the end).
@@ -123,7 +130,7 @@ impl Conn {
                 h.isn = Some(t.seq);
                 h.syn_frame = Some(frame);
                 h.unwrap = Some(SeqUnwrapper::new(t.seq.wrapping_add(1)));
-                self.mss[di] = t.options.mss;
+                self.mss[di] = t.mss;
             }
         } else if h.unwrap.is_none() && (t.payload_len > 0 || flags.fin()) {
             // Midstream pickup: offsets count from the first byte seen.
@@ -153,7 +160,7 @@ impl Conn {
                 frame,
                 offset,
                 t.payload_len,
-                t.payload,
+                payload,
                 oversized,
                 &mut self.buffered,
                 cx,

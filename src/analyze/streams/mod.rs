@@ -29,6 +29,7 @@
 mod half;
 mod history;
 mod reread;
+pub mod seg;
 pub mod thread;
 
 use half::{Conn, Cx, Half};
@@ -44,11 +45,12 @@ use super::framing::{FramingConfig, FramingKind, DEFAULT_MAX_MESSAGE};
 use super::messages::{MessageMapper, MessageSink};
 use super::{Analyzer, Ctx, Dir};
 use crate::capture::SharedBlock;
-use crate::dissect::{Packet, Tcp, Udp};
+use crate::dissect::Packet;
 use crate::report::json_out::StreamWithSegments;
 use crate::report::ndjson::Event;
 use crate::report::streams::{DatagramEntry, EntryStore, UdpFlowEntry};
 use crate::report::{endpoint_string, Report, Warning};
+use seg::{DgramHead, SegHead};
 
 /// Bookkeeping charged per buffered out-of-order piece (map node, piece, segment state).
 pub const PIECE_COST: usize = 64;
@@ -304,15 +306,18 @@ impl StreamAnalyzer {
     }
 
     /// One TCP segment of connection `id` (as the tracker assigned it), sent from `src`
-    /// to `dst` in frame `frame`; `block`: the read-ahead block its payload lies in, if
-    /// any (the history then keeps file positions rather than copies).
+    /// to `dst` in frame `frame`, with the captured `payload`; `block`: the read-ahead
+    /// block its payload lies in, if any (the history then keeps file positions rather
+    /// than copies).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn on_tcp(
         &mut self,
         id: u64,
         dir: Dir,
         frame: u64,
         (src, dst): (IpAddr, IpAddr),
-        t: &Tcp<'_>,
+        t: &SegHead,
+        payload: &[u8],
         block: Option<&SharedBlock>,
     ) {
         if !self.conns.contains_key(&id) {
@@ -349,7 +354,7 @@ impl StreamAnalyzer {
             dst: endpoint(dst, t.dst_port),
         };
         let origin = match block {
-            Some(b) if !t.payload.is_empty() => self.files.origin(b),
+            Some(b) if !payload.is_empty() => self.files.origin(b),
             _ => None,
         };
         let mut cx = Cx {
@@ -362,7 +367,7 @@ impl StreamAnalyzer {
             origin,
         };
         let had_payload = conn.halves[dir.index()].payload;
-        conn.segment(dir, frame, t, &mut cx);
+        conn.segment(dir, frame, t, payload, &mut cx);
         if !had_payload && conn.halves[dir.index()].payload {
             self.sure[0] += 1;
         }
@@ -376,7 +381,7 @@ impl StreamAnalyzer {
         dir: Dir,
         frame: u64,
         (src, dst): (IpAddr, IpAddr),
-        u: &Udp<'_>,
+        u: &DgramHead,
         fragments: &[u64],
     ) {
         let (opts, emit, listed) = (&self.opts, self.emit, &self.listed[1]);
@@ -568,11 +573,16 @@ impl Analyzer for StreamAnalyzer {
         if let (Some(c), Some(ips)) = (ctx.conn, p.ips()) {
             match &p.transport {
                 crate::dissect::Transport::Tcp(t) => {
-                    self.on_tcp(c.id, c.dir, p.frame, ips, t, None)
+                    self.on_tcp(c.id, c.dir, p.frame, ips, &SegHead::of(t), t.payload, None)
                 }
-                crate::dissect::Transport::Udp(u) => {
-                    self.on_udp(c.id, c.dir, p.frame, ips, u, p.reassembled_from)
-                }
+                crate::dissect::Transport::Udp(u) => self.on_udp(
+                    c.id,
+                    c.dir,
+                    p.frame,
+                    ips,
+                    &DgramHead::of(u),
+                    p.reassembled_from,
+                ),
                 _ => {}
             }
         }

@@ -41,17 +41,18 @@
 
 use std::io;
 use std::mem;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use super::seg::{DgramHead, SegHead};
 use super::StreamAnalyzer;
 use crate::analyze::conns::Finished;
 use crate::analyze::mac_table::{Frame, MacTableAnalyzer};
 use crate::analyze::{Ctx, Dir};
 use crate::capture::SharedBlock;
-use crate::dissect::{Packet, Tcp, Transport, Udp};
+use crate::dissect::{Packet, Transport};
 use crate::report::json::Spill;
 
 /// Full batches waiting for the stream thread. With the one being filled and the one
@@ -62,7 +63,7 @@ use crate::report::json::Spill;
 pub const DEPTH: usize = 4;
 /// Payload bytes per batch (a batch may end up to one segment over).
 pub const BATCH_BYTES: usize = 256 << 10;
-/// Calls per batch (136 bytes each).
+/// Calls per batch (72 bytes each).
 pub const BATCH_ITEMS: usize = 2048;
 /// Read-ahead blocks (1 MiB each) a batch may hold. A batch of 2,048 packets of the
 /// benchmark capture spans less than one.
@@ -71,31 +72,43 @@ pub const BATCH_BLOCKS: usize = 2;
 /// or a boxed entry).
 pub const BATCH_CONNS: usize = 256;
 
-/// Where a segment's captured payload is.
+/// Where a segment's captured payload is. Lengths are `u32`: the captured payload is a
+/// prefix of the wire payload, whose length ([`SegHead::payload_len`]) is a `u32`.
 #[derive(Clone, Copy)]
 enum Bytes {
     /// `Batch::bytes[at..at + len]`.
-    Copied { at: usize, len: usize },
+    Copied { at: usize, len: u32 },
     /// `Batch::blocks[block][at..at + len]`.
-    Held { block: usize, at: usize, len: usize },
+    Held { block: u32, at: u32, len: u32 },
 }
 
-/// One call to replay.
+/// The two addresses of a packet: an IPv4 pair in place, others in `Batch::addrs`
+/// (an IPv6 pair would double an item's size).
+#[derive(Clone, Copy)]
+enum Addrs {
+    V4(Ipv4Addr, Ipv4Addr),
+    /// An index below [`BATCH_ITEMS`] (one pair per item at most).
+    At(u32),
+}
+
+/// One call to replay. Small on purpose (about half the size of one holding the dissected
+/// header and the addresses as `IpAddr`s): every TCP and UDP packet's item is written on
+/// the pipeline thread's core and read on the stream thread's.
 enum Item {
     Tcp {
         id: u64,
         dir: Dir,
         frame: u64,
-        ips: (IpAddr, IpAddr),
-        tcp: Tcp<'static>,
+        addrs: Addrs,
+        head: SegHead,
         payload: Bytes,
     },
     Udp {
         id: u64,
         dir: Dir,
         frame: u64,
-        ips: (IpAddr, IpAddr),
-        udp: Udp<'static>,
+        addrs: Addrs,
+        head: DgramHead,
         /// Range of `Batch::frags` holding the frames it was reassembled from.
         frags: (usize, usize),
     },
@@ -105,6 +118,8 @@ enum Item {
 #[derive(Default)]
 struct Batch {
     items: Vec<Item>,
+    /// Address pairs that are not both IPv4 ([`Addrs::At`]).
+    addrs: Vec<(IpAddr, IpAddr)>,
     bytes: Vec<u8>,
     blocks: Vec<Arc<SharedBlock>>,
     frags: Vec<u64>,
@@ -118,6 +133,7 @@ impl Batch {
     fn new(mac: bool) -> Batch {
         Batch {
             items: Vec::with_capacity(BATCH_ITEMS),
+            addrs: Vec::new(),
             bytes: Vec::with_capacity(2 * BATCH_BYTES),
             blocks: Vec::with_capacity(BATCH_BLOCKS),
             frags: Vec::new(),
@@ -154,31 +170,53 @@ impl Batch {
                     id,
                     dir,
                     frame,
-                    ips,
-                    tcp,
+                    addrs,
+                    head,
                     payload,
                 } => {
                     let (payload, block) = match *payload {
-                        Bytes::Copied { at, len } => (&self.bytes[at..at + len], None),
+                        Bytes::Copied { at, len } => (&self.bytes[at..at + len as usize], None),
                         Bytes::Held { block, at, len } => {
-                            let b: &SharedBlock = &self.blocks[block];
-                            (&b[at..at + len], Some(b))
+                            let b: &SharedBlock = &self.blocks[block as usize];
+                            let at = at as usize;
+                            (&b[at..at + len as usize], Some(b))
                         }
                     };
-                    let t = Tcp { payload, ..*tcp };
-                    a.on_tcp(*id, *dir, *frame, *ips, &t, block);
+                    let ips = self.ips(*addrs);
+                    a.on_tcp(*id, *dir, *frame, ips, head, payload, block);
                 }
                 Item::Udp {
                     id,
                     dir,
                     frame,
-                    ips,
-                    udp,
+                    addrs,
+                    head,
                     frags,
                 } => {
-                    a.on_udp(*id, *dir, *frame, *ips, udp, &self.frags[frags.0..frags.1]);
+                    let ips = self.ips(*addrs);
+                    a.on_udp(*id, *dir, *frame, ips, head, &self.frags[frags.0..frags.1]);
                 }
                 Item::Finalize(id) => a.finalize(*id),
+            }
+        }
+    }
+
+    /// The addresses `a` stands for.
+    fn ips(&self, a: Addrs) -> (IpAddr, IpAddr) {
+        match a {
+            Addrs::V4(s, d) => (IpAddr::V4(s), IpAddr::V4(d)),
+            Addrs::At(i) => self.addrs[i as usize],
+        }
+    }
+
+    /// How the batch keeps the addresses `ips`.
+    fn addrs(&mut self, ips: (IpAddr, IpAddr)) -> Addrs {
+        match ips {
+            (IpAddr::V4(s), IpAddr::V4(d)) => Addrs::V4(s, d),
+            _ => {
+                self.addrs.push(ips);
+                // At most one pair per item, and a batch is sent at BATCH_ITEMS items.
+                Addrs::At((self.addrs.len() - 1) as u32)
             }
         }
     }
@@ -186,8 +224,12 @@ impl Batch {
     /// Where the batch keeps `payload`: inside `block` when it lies there (holding the
     /// block), copied otherwise.
     fn place(&mut self, payload: &[u8], block: Option<&Arc<SharedBlock>>) -> Bytes {
+        // Never more than the wire length, a u32 (see `Bytes`).
+        let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+        let payload = &payload[..len as usize];
         if let Some(blk) = block.filter(|_| !payload.is_empty()) {
-            if let Some(at) = blk.index_of(payload) {
+            // A block is a few MiB: its offsets fit a u32 (else the bytes are copied).
+            if let Some(at) = blk.index_of(payload).and_then(|a| u32::try_from(a).ok()) {
                 if !self
                     .blocks
                     .last()
@@ -196,22 +238,21 @@ impl Batch {
                     self.blocks.push(Arc::clone(blk));
                 }
                 return Bytes::Held {
-                    block: self.blocks.len() - 1,
+                    // Below BATCH_BLOCKS.
+                    block: (self.blocks.len() - 1) as u32,
                     at,
-                    len: payload.len(),
+                    len,
                 };
             }
         }
         let at = self.bytes.len();
         self.bytes.extend_from_slice(payload);
-        Bytes::Copied {
-            at,
-            len: payload.len(),
-        }
+        Bytes::Copied { at, len }
     }
 
     fn clear(&mut self) {
         self.items.clear();
+        self.addrs.clear();
         self.bytes.clear();
         // The blocks go back to the reading thread's pool (if nothing else holds them).
         self.blocks.clear();
@@ -322,25 +363,27 @@ impl StreamThread {
             match &p.transport {
                 Transport::Tcp(t) => {
                     let payload = b.place(t.payload, block);
+                    let addrs = b.addrs(ips);
                     b.items.push(Item::Tcp {
                         id: c.id,
                         dir: c.dir,
                         frame: p.frame,
-                        ips,
-                        tcp: Tcp { payload: &[], ..*t },
+                        addrs,
+                        head: SegHead::of(t),
                         payload,
                     });
                 }
                 Transport::Udp(u) => {
                     let start = b.frags.len();
                     b.frags.extend_from_slice(p.reassembled_from);
+                    let addrs = b.addrs(ips);
+                    // The stream analysis reads UDP lengths, never the bytes.
                     b.items.push(Item::Udp {
                         id: c.id,
                         dir: c.dir,
                         frame: p.frame,
-                        ips,
-                        // The stream analysis reads UDP lengths, never the bytes.
-                        udp: Udp { payload: &[], ..*u },
+                        addrs,
+                        head: DgramHead::of(u),
                         frags: (start, b.frags.len()),
                     });
                 }
@@ -411,5 +454,15 @@ impl StreamThread {
             Ok(a) => a,
             Err(panic) => std::panic::resume_unwind(panic),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// An item is written on one core and read on the other for every TCP and UDP packet:
+    /// keep it small (the size `BATCH_ITEMS`' doc states).
+    #[test]
+    fn an_item_is_small() {
+        assert_eq!(std::mem::size_of::<super::Item>(), 72);
     }
 }
