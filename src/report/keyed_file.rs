@@ -252,20 +252,15 @@ impl KeyedFile {
     /// until it returns `false`. Pushes may follow.
     pub fn for_each(&mut self, f: &mut dyn FnMut(&[u8]) -> io::Result<bool>) -> io::Result<()> {
         self.flush()?;
-        let result = match &self.index {
-            Some(index) => each_in_order(
-                index.get_ref(),
-                &self.chunks,
-                self.file.file.get_ref(),
-                &self.starts,
-                self.file.pos,
-                f,
-            ),
-            None => Ok(()),
-        };
-        // Reads moved the data file's position: back to the end for further pushes.
-        self.file.file.get_mut().seek(SeekFrom::End(0))?;
-        result
+        // Reads are by offset: the data file's position stays at its end for more pushes.
+        each_in_order(
+            self.index.as_ref().map(|i| i.get_ref()),
+            &self.chunks,
+            self.file.file.get_ref(),
+            &self.starts,
+            self.file.pos,
+            f,
+        )
     }
 
     /// A reader of the entries pushed so far, of its own: it holds duplicates of the two
@@ -320,26 +315,25 @@ pub struct KeyedReader {
 impl KeyedReader {
     /// [`KeyedFile::for_each`], over the entries this reader covers.
     pub fn for_each(&self, f: &mut dyn FnMut(&[u8]) -> io::Result<bool>) -> io::Result<()> {
-        match &self.index {
-            Some(index) => {
-                each_in_order(index, &self.chunks, &self.file, &self.starts, self.end, f)
-            }
-            None => Ok(()),
-        }
+        let index = self.index.as_ref();
+        each_in_order(index, &self.chunks, &self.file, &self.starts, self.end, f)
     }
 }
 
 /// Calls `f` with each entry's JSON in key order until it returns `false`: the merge of
-/// `chunks` (records in `index`), the bytes read from `file` (chunks at `starts`, data up
-/// to `end`), by offset only.
+/// `chunks` (records in `index`; none before the first chunk is written), the bytes read
+/// from `file` (chunks at `starts`, data up to `end`), by offset only.
 fn each_in_order(
-    index: &File,
+    index: Option<&File>,
     chunks: &[(u64, u64)],
     file: &File,
     starts: &[u64],
     end: u64,
     f: &mut dyn FnMut(&[u8]) -> io::Result<bool>,
 ) -> io::Result<()> {
+    let Some(index) = index else {
+        return Ok(());
+    };
     let mut merge = Merge::new(index, chunks)?;
     let mut reader = Reader::new(file, starts, end);
     while let Some((_, off, len)) = merge.next_entry()? {
@@ -688,6 +682,45 @@ mod tests {
         .unwrap();
         assert_eq!(first.len(), 3);
         assert_eq!(first[2], b"\"late\"");
+    }
+
+    /// A reader made from the file lists the same entries as the file, also after the file
+    /// itself was copied into a report (which moves its data file's position) and dropped.
+    #[test]
+    fn a_reader_reads_on_after_its_file_was_copied() {
+        let mut f = KeyedFile::new().unwrap();
+        for i in 0..2_000u64 {
+            let key = (i * 7919) % 1_000;
+            f.push(
+                key,
+                &format!("{key}:{i}:{}", "z".repeat((i % 7 * 3_000) as usize)),
+            )
+            .unwrap();
+        }
+        let reader = f.reader().unwrap();
+        let mut listed = Vec::new();
+        f.for_each(&mut |e| {
+            listed.push(e.to_vec());
+            Ok(true)
+        })
+        .unwrap();
+        let mut copied = Vec::new();
+        let sink = tempfile::tempfile().unwrap();
+        let mut w = io::BufWriter::new(sink.try_clone().unwrap());
+        f.copy_keyed(&mut w, Some(&sink)).unwrap();
+        drop(w);
+        let mut again = Vec::new();
+        reader
+            .for_each(&mut |e| {
+                again.push(e.to_vec());
+                Ok(true)
+            })
+            .unwrap();
+        assert_eq!(listed.len(), 2_000);
+        assert!(again == listed);
+        (&sink).seek(SeekFrom::Start(0)).unwrap();
+        (&sink).read_to_end(&mut copied).unwrap();
+        assert_eq!(copied, listed.join(SEP));
     }
 
     /// Entries pushed through their hand-written writer come back byte for byte as the
