@@ -14,12 +14,16 @@
 //!   [`report::Report`];
 //! - [`report`] is the JSON schema and the renderers (JSON, terminal tables, per-frame lines).
 //!
+//! [`cpu`] holds hints to the processor (prefetches) that any stage may use; they change
+//! no result.
+//!
 //! [`pipeline::run`] wires them together for a [`config::Config`]. The binary (`main.rs`,
 //! `cli.rs`) is a thin layer over it.
 
 pub mod analyze;
 pub mod capture;
 pub mod config;
+pub mod cpu;
 pub mod dissect;
 pub mod error;
 pub mod pipeline;

@@ -283,6 +283,12 @@ impl Buffer {
     pub(super) fn consume(&mut self, n: usize) {
         self.pos += n;
         self.offset += n as u64;
+        // The next record's header and the packet headers after it, which the pipeline
+        // reads next: the reader thread wrote this block on another core (see `cpu`).
+        let next = &self.buf[..self.len];
+        for line in [0, 64, 128] {
+            crate::cpu::prefetch_at(next, self.pos + line);
+        }
     }
 }
 
