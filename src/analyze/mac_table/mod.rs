@@ -60,6 +60,8 @@ use crate::report::{ts_secs, Report, Warning};
 type Vlan = Option<u16>;
 
 const MAX_MOVES: usize = 32;
+/// Rows `row_index` finds without hashing (no MAC bits equal the initial `u64::MAX`).
+const RECENT: usize = 8;
 const NS: i64 = 1_000_000_000;
 
 /// A (VLAN, MAC) pair as one integer: the MAC in the low 48 bits, the VLAN tag above
@@ -139,10 +141,14 @@ pub struct MacTableAnalyzer {
     rows: Vec<Row>,
     /// Row index by MAC (as [`mac_bits`]).
     row_of: FxHashMap<u64, u32>,
-    /// The two rows looked up last (rows are never removed, so these never go stale):
-    /// most frames go between the same two stations, and comparing an integer is cheaper
-    /// than hashing it.
-    recent: [(u64, u32); 2],
+    /// Rows looked up lately, as (MAC bits, row), replaced round-robin (rows are never
+    /// removed, so these never go stale): a capture on a switch port or a small LAN sees
+    /// a handful of stations, a few compares of integers are cheaper than hashing one,
+    /// and with two (the last frame's pair) a server talking with several clients hashed
+    /// for most frames.
+    recent: [(u64, u32); RECENT],
+    /// The `recent` slot the next hashed lookup replaces.
+    recent_next: usize,
     dsts: FxHashMap<Mac, DstStat>,
     /// Per-port counts, in order of first appearance, and the index of the port of the
     /// last frame: a capture has one or a few ports, and nearly every frame comes in on
@@ -175,7 +181,8 @@ impl MacTableAnalyzer {
             free: Vec::new(),
             rows: Vec::new(),
             row_of: FxHashMap::default(),
-            recent: [(u64::MAX, u32::MAX); 2],
+            recent: [(u64::MAX, u32::MAX); RECENT],
+            recent_next: 0,
             dsts: FxHashMap::default(),
             ports: Vec::new(),
             port_of: FxHashMap::default(),
@@ -274,7 +281,8 @@ impl MacTableAnalyzer {
             }
         }
         let i = *self.row_of.get(&bits)?;
-        self.recent = [(bits, i), self.recent[0]];
+        self.recent[self.recent_next % RECENT] = (bits, i);
+        self.recent_next = (self.recent_next + 1) % RECENT;
         Some(i as usize)
     }
 

@@ -446,3 +446,36 @@ fn segments_as_text_write_as_the_entry_does() {
         assert_eq!(via_serde, serde_json::to_string(&e).unwrap());
     }
 }
+
+/// Numbers come out as `serde_json` writes them: every digit count, the edges around each
+/// power of ten, and both ends of `u64` and `i64`.
+#[test]
+fn numbers_are_serde_json_byte_for_byte() {
+    let mut values = vec![0u64, 1, 9, u64::MAX, u64::MAX - 1];
+    let mut p = 1u64;
+    while let Some(q) = p.checked_mul(10) {
+        values.extend([q - 1, q, q + 1, q + q / 2 + 7]);
+        p = q;
+    }
+    let mut buf = Vec::new();
+    for &n in &values {
+        buf.clear();
+        push_u64(&mut buf, n);
+        assert_eq!(buf, serde_json::to_vec(&n).unwrap(), "{n}");
+        for m in [n as i64, (n as i64).wrapping_neg(), i64::MIN, i64::MAX] {
+            buf.clear();
+            let mut check = |_: &mut Vec<u8>| Ok(());
+            JsonOut {
+                buf: &mut buf,
+                check: &mut check,
+            }
+            .i64(m);
+            assert_eq!(buf, serde_json::to_vec(&m).unwrap(), "{m}");
+        }
+    }
+    // Appending keeps what was there.
+    buf.clear();
+    buf.extend_from_slice(b"[");
+    push_u64(&mut buf, 1234567);
+    assert_eq!(buf, b"[1234567");
+}
