@@ -339,7 +339,12 @@ impl WriteJson for SegmentEntry {
 /// doubling still cost a reallocation and a copy every few items of a short list.
 #[derive(Debug, Default)]
 pub struct ListText {
-    pieces: Vec<Vec<u8>>,
+    /// The pieces filled before `cur`, in order.
+    full: Vec<Vec<u8>>,
+    /// The piece items are appended to (capacity 0 before the first item). Held here,
+    /// not as the last of `full`, so appending reads no other heap memory first (a
+    /// direction's state is usually out of the cache when its next segment comes).
+    cur: Vec<u8>,
     count: usize,
 }
 
@@ -365,19 +370,15 @@ impl ListText {
 
     /// Appends one item, written by `item`.
     pub fn push(&mut self, item: impl FnOnce(&mut JsonOut<'_>)) {
-        let next = match self.pieces.last() {
-            None => Some(PIECE_MIN),
-            Some(p) if p.len() + ITEM_ROOM > p.capacity() => {
-                Some(p.capacity().saturating_mul(2).clamp(PIECE_MIN, PIECE_MAX))
+        let cur = &mut self.cur;
+        if cur.len() + ITEM_ROOM > cur.capacity() {
+            let size = cur.capacity().saturating_mul(2).clamp(PIECE_MIN, PIECE_MAX);
+            let done = std::mem::replace(cur, Vec::with_capacity(size));
+            if !done.is_empty() {
+                self.full.push(done);
             }
-            Some(_) => None,
-        };
-        if let Some(size) = next {
-            self.pieces.push(Vec::with_capacity(size));
         }
-        let Some(buf) = self.pieces.last_mut() else {
-            return;
-        };
+        let buf = &mut self.cur;
         if self.count > 0 {
             buf.push(b',');
         }
@@ -390,7 +391,9 @@ impl ListText {
 
     /// The items' JSON, comma-separated, in one piece.
     pub fn to_vec(&self) -> Vec<u8> {
-        self.pieces.concat()
+        let mut v = self.full.concat();
+        v.extend_from_slice(&self.cur);
+        v
     }
 
     /// Writes the list, brackets included, with a checkpoint after every few kilobytes (as
@@ -399,7 +402,7 @@ impl ListText {
         /// Bytes between checkpoints: about a hundred segment entries.
         const CHECK_EVERY: usize = 8 << 10;
         o.raw(b"[");
-        for piece in &self.pieces {
+        for piece in self.full.iter().chain(std::iter::once(&self.cur)) {
             for part in piece.chunks(CHECK_EVERY) {
                 o.raw(part);
                 o.check()?;
