@@ -150,9 +150,10 @@ fn escape(b: u8) -> u8 {
 
 /// Appends `n` in decimal.
 ///
-/// Why not `itoa` plus a copy: a number here is one to six digits (frames, offsets,
-/// lengths), and copying `itoa`'s variable-length result called `memcpy` for each one,
-/// which cost more than the digits (a third of the segment writer's time). The digits are
+/// Why not `itoa` plus a copy: the numbers here are mostly short (frames, offsets,
+/// lengths), and copying `itoa`'s variable-length result called libc's `memcpy` for each
+/// one (1.6% of all perf samples of an `--all --json` run, from the segment writer alone,
+/// on the 100 MB benchmark capture). The digits are
 /// written right-aligned to the middle of a fixed array; the 20 bytes from the first
 /// digit on are appended (a fixed-size copy the compiler inlines) and the tail past the
 /// last digit cut off again.
