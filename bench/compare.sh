@@ -275,18 +275,20 @@ nl() {  # NAME FILEKEY ARGS...
   else measure "$name" netlens "$fkey" "$N" -- "$NETLENS" "$@"
   fi
 }
+# Each small-file row is planned right after the same command on the main file, so the
+# two runs of a round are seconds apart and report.py's paired growth ratios (per packet,
+# RSS) compare them at one speed of the machine; the small --all row writes its JSON
+# report to /dev/null like the main one, so the pair is one command on two files.
 nl nl-summary        main read "$MAIN"
+[ "$HAVE_SMALL" = 1 ] && nl nl-small-summary small read "$SM"
 nl nl-packets-json   main read "$MAIN" --packets --json /dev/null
 nl nl-conns          main read "$MAIN" --conns
 nl nl-handshakes     main read "$MAIN" --handshakes
 nl nl-mac-arp        main read "$MAIN" --mac-table --arp
 nl nl-streams        main read "$MAIN" --streams
 nl nl-all-json       main read "$MAIN" --all --json /dev/null
+[ "$HAVE_SMALL" = 1 ] && nl nl-small-all small read "$SM" --all --json /dev/null
 [ "$HAVE_PCAPNG" = 1 ] && nl nl-pcapng-summary pcapng read "$NG"
-if [ "$HAVE_SMALL" = 1 ]; then
-  nl nl-small-summary small read "$SM"
-  nl nl-small-all     small read "$SM" --all
-fi
 
 log "planning: limit probe"
 pr() {  # NAME FILEKEY ARGS...
@@ -299,8 +301,8 @@ pr() {  # NAME FILEKEY ARGS...
 pr probe-walk        main   "$MAIN" --level walk  --io mmap   --hash fx
 pr probe-slice       main   "$MAIN" --level slice --io reader --hash fx
 pr probe-flow        main   "$MAIN" --level flow  --io reader --hash fx
-[ "$HAVE_PCAPNG" = 1 ] && pr probe-flow-pcapng pcapng "$NG" --level flow --io reader --hash fx
 [ "$HAVE_SMALL" = 1 ] && pr probe-flow-small small "$SM" --level flow --io reader --hash fx
+[ "$HAVE_PCAPNG" = 1 ] && pr probe-flow-pcapng pcapng "$NG" --level flow --io reader --hash fx
 
 log "planning: peers"
 peer() {  # NAME RUNS PRE TOOL ARGS...

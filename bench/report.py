@@ -104,7 +104,37 @@ def build(work):
                     if q.get("median_rss_kib"):
                         r[f"rss_vs_{peer}"] = round(e["median_rss_kib"] / q["median_rss_kib"], 3)
         ratios[e["name"]] = r
-    return {"schema": SCHEMA, "meta": meta, "files": files, "results": results, "ratios": ratios}
+    return {"schema": SCHEMA, "meta": meta, "files": files, "results": results, "ratios": ratios,
+            "growth": growth(by)}
+
+
+# How cost grows from the small file to the main one: (small run, main run) of one mode.
+GROWTH = {"summary": ("nl-small-summary", "nl-summary"), "all": ("nl-small-all", "nl-all-json"),
+          "probe-flow": ("probe-flow-small", "probe-flow")}
+
+
+def growth(by):
+    """Peak RSS of the main file over the small file's, and cost per packet on the small file
+    over the main file's (>1 = a packet costs more on the small file), both as a ratio of the
+    medians and paired: per round, from the two runs of that round (compare.sh plans each
+    small run right after its main run, so a pair shares the machine's speed of the moment)."""
+    out = {}
+    for mode, (s, m) in GROWTH.items():
+        a, b = by.get(s), by.get(m)
+        if not (a and b and a.get("pps") and b.get("pps")):
+            continue
+        g = {"rss_ratio": round(b["median_rss_kib"] / a["median_rss_kib"], 3) if a.get("median_rss_kib") else None,
+             "per_packet_ratio": round(b["pps"] / a["pps"], 3)}
+        ok = lambda x: {r["run"]: r for r in x["runs"] if r["exit"] == 0 and r["wall_s"]}
+        ra, rb = ok(a), ok(b)
+        both = sorted(set(ra) & set(rb))
+        if both:
+            g["per_packet_ratio_paired"] = round(statistics.median(
+                (ra[i]["wall_s"] / a["packets"]) / (rb[i]["wall_s"] / b["packets"]) for i in both), 3)
+            g["rss_ratio_paired"] = round(statistics.median(
+                rb[i]["rss_kib"] / ra[i]["rss_kib"] for i in both if ra[i]["rss_kib"]), 3)
+        out[mode] = g
+    return out
 
 
 def fmt_pps(v):
@@ -159,6 +189,14 @@ def show(rep, out=sys.stdout):
     else:
         print("\n(no netlens figures in this run: " +
               ", ".join(sorted({e['status'] for e in nl})) + ")", file=out)
+    gr = rep.get("growth") or growth(by)  # results saved before the growth table: computed
+    if gr:
+        print("\nGrowth from the small file to the main file (RSS: main / small peak; per packet: "
+              "small / main wall per packet; paired = median of per-round ratios):", file=out)
+        rows = [[k, fmt_x(g.get("rss_ratio")), fmt_x(g.get("rss_ratio_paired")),
+                 fmt_x(g.get("per_packet_ratio")), fmt_x(g.get("per_packet_ratio_paired"))]
+                for k, g in gr.items()]
+        print(table(rows, ["mode", "RSS", "paired", "per packet", "paired"]), file=out)
     bad = [e for e in res if e["status"] not in ("ok", "skipped")]
     for e in bad:
         print(f"  note: {e['name']}: {e['status']}  {e.get('note', '')}", file=out)

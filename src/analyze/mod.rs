@@ -19,6 +19,7 @@ pub mod oui;
 pub mod seq;
 pub mod stats;
 pub mod streams;
+pub mod varint;
 
 use crate::dissect::Packet;
 use crate::report::Report;

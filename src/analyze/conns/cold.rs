@@ -26,6 +26,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::table::FlowKey;
 use super::zeek::ZeekUdp;
 use super::{Conn, Proto};
+use crate::analyze::varint::{get_iv, get_uv, put_iv, put_uv};
 
 const F_FLIP: u8 = 1;
 const F_ORIG: u8 = 1 << 1;
@@ -39,20 +40,6 @@ const F_V6: u8 = 1 << 5;
 const F_MICROS: u8 = 1 << 6;
 /// `heap_key` is `first_ts + udp_idle` (the entry pushed when the flow was created).
 const F_FIRST_HEAP_KEY: u8 = 1 << 7;
-
-/// Appends `v` as an unsigned LEB128 varint.
-pub fn put_uv(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// Appends `v` zigzag-encoded (small magnitudes of either sign stay short).
-fn put_iv(out: &mut Vec<u8>, v: i64) {
-    put_uv(out, ((v << 1) ^ (v >> 63)) as u64);
-}
 
 /// Reads a packed record. Records are written by [`pack`] only, so reading past the end
 /// cannot happen; it yields zeros rather than panicking all the same.
@@ -84,20 +71,11 @@ impl<'a> Reader<'a> {
     }
 
     pub fn uv(&mut self) -> u64 {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte();
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                break;
-            }
-        }
-        v
+        get_uv(&mut self.rest)
     }
 
     fn iv(&mut self) -> i64 {
-        let u = self.uv();
-        (u >> 1) as i64 ^ -((u & 1) as i64)
+        get_iv(&mut self.rest)
     }
 
     fn endpoint(&mut self, v6: bool) -> (IpAddr, u16) {

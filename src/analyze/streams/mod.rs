@@ -26,12 +26,14 @@
 //! with; `reread` the capture files that window reads bytes back from instead of keeping
 //! copies; [`thread`] runs the analyzer on a thread of its own.
 
+mod dgrams;
 mod half;
 mod history;
 mod reread;
 pub mod seg;
 pub mod thread;
 
+use dgrams::DgramList;
 use half::{Conn, Cx, Half};
 
 use std::io;
@@ -48,7 +50,7 @@ use crate::capture::SharedBlock;
 use crate::dissect::Packet;
 use crate::report::json_out::StreamWithSegments;
 use crate::report::ndjson::Event;
-use crate::report::streams::{DatagramEntry, EntryStore, UdpFlowEntry};
+use crate::report::streams::{EntryStore, UdpFlowEntry};
 use crate::report::{endpoint_string, Report, Warning};
 use seg::{DgramHead, SegHead};
 
@@ -150,22 +152,27 @@ pub struct StreamsOutput {
     pub error: Option<io::Error>,
 }
 
-/// One direction of a UDP flow.
+/// One direction of a UDP flow: its counters (its listed datagrams are in the flow's
+/// [`DgramList`]).
 #[derive(Default)]
 struct UdpDir {
-    datagrams: Vec<DatagramEntry>,
     total: u64,
     bytes: u64,
     fragmented: u64,
-    max_len: u64,
 }
 
+/// A UDP flow while it is open: 160 bytes (a size class of the allocator) plus its encoded
+/// datagram list, because tens of thousands can be open at once (see [`dgrams`]).
 struct UdpFlow {
     orig: SocketAddr,
     resp: SocketAddr,
-    /// Per direction: datagrams its list keeps (see `StreamAnalyzer::list_cap`).
-    list_cap: [usize; 2],
+    /// Per direction: datagrams its list keeps (see `StreamAnalyzer::list_cap`; a list
+    /// longer than `u32::MAX` entries would not fit in memory as JSON anyway).
+    list_cap: [u32; 2],
+    /// Per direction: the largest payload (`DgramHead::payload_len` is a `u32`).
+    max_len: [u32; 2],
     dirs: [UdpDir; 2],
+    list: DgramList,
 }
 
 /// Counters over the whole run, for warnings.
@@ -388,7 +395,7 @@ impl StreamAnalyzer {
         let sure = &mut self.sure[1];
         let flow = self.udp.entry(id).or_insert_with(|| {
             let cap = |key| list_cap(opts, emit, *sure, listed, key);
-            let list_cap = [cap(id * 2), cap(id * 2 + 1)];
+            let list_cap = [cap(id * 2), cap(id * 2 + 1)].map(|c| c.min(u32::MAX as usize) as u32);
             *sure += 1;
             let (orig, resp) = match dir {
                 Dir::Orig => (endpoint(src, u.src_port), endpoint(dst, u.dst_port)),
@@ -398,23 +405,23 @@ impl StreamAnalyzer {
                 orig,
                 resp,
                 list_cap,
+                max_len: [0; 2],
                 dirs: Default::default(),
+                list: DgramList::default(),
             })
         });
-        let d = &mut flow.dirs[dir.index()];
+        let i = dir.index();
+        let d = &mut flow.dirs[i];
         let len = u64::from(u.payload_len);
         d.total += 1;
         d.bytes += len;
-        d.max_len = d.max_len.max(len);
+        flow.max_len[i] = flow.max_len[i].max(u.payload_len);
         if !fragments.is_empty() {
             d.fragmented += 1;
         }
-        if d.datagrams.len() < flow.list_cap[dir.index()] {
-            d.datagrams.push(DatagramEntry {
-                frame,
-                len,
-                fragments: fragments.to_vec(),
-            });
+        // Datagrams are listed while the direction has had at most `list_cap` of them.
+        if d.total <= u64::from(flow.list_cap[i]) {
+            flow.list.push(dir, frame, len, fragments);
         }
     }
 
@@ -423,9 +430,10 @@ impl StreamAnalyzer {
         if let Some(conn) = self.conns.remove(&id) {
             self.finish_conn(id, *conn);
         }
-        if let Some(mut flow) = self.udp.remove(&id) {
+        if let Some(flow) = self.udp.remove(&id) {
+            let mut lists = flow.list.entries();
             for dir in [Dir::Orig, Dir::Resp] {
-                let d = &mut flow.dirs[dir.index()];
+                let d = &flow.dirs[dir.index()];
                 if d.total == 0 {
                     continue;
                 }
@@ -438,11 +446,11 @@ impl StreamAnalyzer {
                     orig: endpoint_string(&flow.orig),
                     resp: endpoint_string(&flow.resp),
                     dir: dir.name().into(),
-                    datagrams: std::mem::take(&mut d.datagrams),
+                    datagrams: std::mem::take(&mut lists[dir.index()]),
                     datagrams_total: d.total,
                     bytes: d.bytes,
                     fragmented: d.fragmented,
-                    max_len: d.max_len,
+                    max_len: u64::from(flow.max_len[dir.index()]),
                 };
                 if let Some(s) = self.udp_store.as_mut() {
                     if let Err(e) = s.push_json(key, &e) {
@@ -677,5 +685,15 @@ impl StreamAnalyzer {
                 error,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// An open UDP flow is boxed and tens of thousands can be open at once: keep it at
+    /// 160 bytes, a size class of the allocator (161 would take the 192-byte class).
+    #[test]
+    fn an_open_udp_flow_is_160_bytes() {
+        assert_eq!(std::mem::size_of::<super::UdpFlow>(), 160);
     }
 }

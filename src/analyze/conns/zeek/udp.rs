@@ -1,7 +1,8 @@
 //! Zeek's view of a UDP flow: `D`/`d` history letters, payload byte counts from the UDP
 //! length field, and `conn_state` from which sides sent anything.
 
-use crate::analyze::conns::cold::{put_uv, Reader};
+use crate::analyze::conns::cold::Reader;
+use crate::analyze::varint::put_uv;
 
 /// Zeek's view of one UDP flow (`UDPAnalyzer`, `UDPSessionAdapter`).
 ///
