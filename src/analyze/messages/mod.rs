@@ -21,8 +21,12 @@
 
 use std::collections::VecDeque;
 
+mod seg_pack;
+
+pub use seg_pack::SegPack;
+
 use super::framing::{self, Framer, FramingKind};
-use crate::report::json_out::{write_segment, ListText, SegmentHead};
+use crate::report::json_out::SegmentHead;
 use crate::report::streams::{FramingError, MessageEntry, MessagePart, SegmentEntry, StreamStats};
 
 /// A direction's finished segment entries, in capture order.
@@ -30,18 +34,19 @@ use crate::report::streams::{FramingError, MessageEntry, MessagePart, SegmentEnt
 pub enum SegmentList {
     /// As report entries: for events, which carry the entry whole.
     Entries(Vec<SegmentEntry>),
-    /// As the JSON the report writes them in. Most of a large report is segment entries;
-    /// built as entries, each cost its two lists' allocations (three with the mapper's own)
-    /// and the whole list was copied at every doubling, with pages faulted in and freed
-    /// again for the largest, only to be serialised when the direction finished.
-    Json(ListText),
+    /// Packed, for the JSON report, which writes them from this form when the direction
+    /// is finalized ([`SegPack`]). Most of a large report is segment entries; built as
+    /// entries, each cost its two lists' allocations (three with the mapper's own) and the
+    /// whole list was copied at every doubling; kept as their JSON text, they were most of
+    /// the memory of connections waiting out their linger time.
+    Packed(SegPack),
 }
 
 impl SegmentList {
     pub fn len(&self) -> usize {
         match self {
             SegmentList::Entries(v) => v.len(),
-            SegmentList::Json(t) => t.len(),
+            SegmentList::Packed(p) => p.len(),
         }
     }
 
@@ -186,7 +191,7 @@ impl MessageMapper {
             seg_base: 0,
             next_seg: 0,
             segments: if json_segments {
-                SegmentList::Json(ListText::default())
+                SegmentList::Packed(SegPack::default())
             } else {
                 SegmentList::Entries(Vec::new())
             },
@@ -608,16 +613,14 @@ impl MessageMapper {
             captured: f.captured,
             out_of_order: f.buffered,
         };
-        let messages = s.msgs.iter().map(|m| m.0);
-        let parts = s.msgs.iter().map(|m| MessagePart::of(m.1, m.2));
         match &mut self.segments {
-            SegmentList::Json(t) => t.push(|o| write_segment(o, &head, messages, parts)),
+            SegmentList::Packed(p) => p.push(&head, &s.msgs),
             SegmentList::Entries(v) => v.push(SegmentEntry {
                 frame: head.frame,
                 offset: head.offset,
                 len: head.len,
-                messages: messages.collect(),
-                parts: parts.collect(),
+                messages: s.msgs.iter().map(|m| m.0).collect(),
+                parts: s.msgs.iter().map(|m| MessagePart::of(m.1, m.2)).collect(),
                 messages_total: head.messages_total,
                 coalescing: head.coalescing,
                 oversized: head.oversized,

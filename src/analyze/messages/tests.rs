@@ -6,7 +6,7 @@ use super::*;
 fn entries(m: &MessageMapper) -> &[SegmentEntry] {
     match &m.segments {
         SegmentList::Entries(v) => v,
-        SegmentList::Json(_) => panic!("the tests build entries"),
+        SegmentList::Packed(_) => panic!("the tests build entries"),
     }
 }
 
@@ -67,9 +67,10 @@ fn segments_as_text_are_the_entries_json() {
         m.finish(None);
     }
     let [json, built] = &both;
-    let SegmentList::Json(text) = &json.segments else {
-        panic!("asked for text");
+    let SegmentList::Packed(packed) = &json.segments else {
+        panic!("asked for the packed list");
     };
+    let text = packed.to_text();
     let mut want = Vec::new();
     let mut o = JsonOut {
         buf: &mut want,

@@ -652,11 +652,12 @@ impl Half {
         }
     }
 
-    /// The segment list kept as JSON text, if it was (see [`SegmentList`]); the entry
-    /// built by [`entry`](Self::entry) then has an empty `segments` list.
+    /// The segment list as the report's JSON text, if it was kept packed for it (see
+    /// [`SegmentList`]); the entry built by [`entry`](Self::entry) then has an empty
+    /// `segments` list.
     pub(super) fn take_segment_text(&mut self) -> Option<ListText> {
         match &mut self.mapper.segments {
-            SegmentList::Json(t) => Some(std::mem::take(t)),
+            SegmentList::Packed(p) => Some(std::mem::take(p).to_text()),
             SegmentList::Entries(_) => None,
         }
     }
@@ -704,7 +705,7 @@ impl Half {
             oversized_segments: self.oversized,
             segments: match &mut m.segments {
                 SegmentList::Entries(v) => std::mem::take(v),
-                SegmentList::Json(_) => Vec::new(),
+                SegmentList::Packed(_) => Vec::new(),
             },
             messages: std::mem::take(&mut m.messages),
             lists_cut: cut.then_some(ListsCut {
