@@ -17,11 +17,14 @@
 //! delta from the previous message index (of any segment) and a byte holding its part
 //! (bit 0: has its first byte, bit 1: has its last).
 //!
-//! Invariant: [`SegPack::to_text`] writes exactly what pushing each entry's JSON with
-//! [`write_segment`] into a [`ListText`] would have written (test in `messages::tests`).
+//! Invariant: [`SegPack`]'s [`JsonList::write_list`] writes the JSON list of the entries
+//! pushed, each exactly as [`write_segment`] writes it (tests here and in
+//! `messages::tests`).
 
 use crate::analyze::varint::{get_iv, get_uv, put_iv, put_uv};
-use crate::report::json_out::{write_segment, ListText, SegmentHead};
+use std::io;
+
+use crate::report::json_out::{write_segment, JsonList, JsonOut, SegmentHead};
 use crate::report::streams::MessagePart;
 
 const F_COALESCING: u8 = 1;
@@ -97,9 +100,8 @@ impl SegPack {
         self.count += 1;
     }
 
-    /// The entries as the report's JSON text.
-    pub fn to_text(&self) -> ListText {
-        let mut text = ListText::default();
+    /// Calls `f` with each entry, in order: its fields and its messages with their parts.
+    fn each(&self, mut f: impl FnMut(&SegmentHead, &[u64], &[MessagePart])) {
         let mut rest = &self.bytes[..];
         let (mut frame, mut next_offset, mut last_msg) = (0u64, 0u64, 0u64);
         let mut msgs: Vec<u64> = Vec::new();
@@ -146,10 +148,50 @@ impl SegPack {
                 captured,
                 out_of_order: on(F_OUT_OF_ORDER),
             };
-            text.push(|o| write_segment(o, &head, msgs.iter().copied(), parts.iter().copied()));
+            f(&head, &msgs, &parts);
             next_offset = offset.wrapping_add(len);
         }
-        text
+    }
+}
+
+#[cfg(test)]
+impl SegPack {
+    /// The list's JSON, brackets included.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut buf = Vec::new();
+        self.write_list(&mut JsonOut {
+            buf: &mut buf,
+            check: &mut |_| Ok(()),
+        })
+        .expect("no checkpoint fails");
+        buf
+    }
+}
+
+impl JsonList for SegPack {
+    /// The entries as the report writes them, straight from the packed form (no text
+    /// list in between), with a checkpoint every hundred entries (about 8 KiB).
+    fn write_list(&self, o: &mut JsonOut<'_>) -> io::Result<()> {
+        const CHECK_EVERY: usize = 100;
+        o.raw(b"[");
+        let mut n = 0usize;
+        let mut checked = Ok(());
+        self.each(|head, msgs, parts| {
+            if checked.is_err() {
+                return;
+            }
+            if n > 0 {
+                o.raw(b",");
+            }
+            write_segment(o, head, msgs.iter().copied(), parts.iter().copied());
+            n += 1;
+            if n.is_multiple_of(CHECK_EVERY) {
+                checked = o.check();
+            }
+        });
+        checked?;
+        o.raw(b"]");
+        Ok(())
     }
 }
 
@@ -200,21 +242,47 @@ mod tests {
             flags,
             (0..64).map(|i| (i * 3, i % 2 == 0, i % 3 == 0)).collect(),
         ));
+        // Enough plain segments after them for several checkpoints.
+        for i in 0..250 {
+            cases.push((head(100 + i, 7_000 + 10 * i, 10), vec![]));
+        }
         let mut packed = SegPack::default();
-        let mut want = ListText::default();
-        for (h, msgs) in &cases {
+        let mut want = b"[".to_vec();
+        for (i, (h, msgs)) in cases.iter().enumerate() {
             packed.push(h, msgs);
+            if i > 0 {
+                want.push(b',');
+            }
             let messages = msgs.iter().map(|m| m.0);
             let parts = msgs.iter().map(|m| MessagePart::of(m.1, m.2));
-            want.push(|o| write_segment(o, h, messages, parts));
+            let mut o = JsonOut {
+                buf: &mut want,
+                check: &mut |_| Ok(()),
+            };
+            write_segment(&mut o, h, messages, parts);
         }
+        want.push(b']');
         assert_eq!(packed.len(), cases.len());
-        let got = packed.to_text();
-        assert_eq!(got.len(), want.len());
         assert_eq!(
-            String::from_utf8_lossy(&got.to_vec()),
-            String::from_utf8_lossy(&want.to_vec())
+            String::from_utf8_lossy(&packed.to_json()),
+            String::from_utf8_lossy(&want)
         );
+        // Checkpoints come every hundred entries, and a failing one stops the list.
+        let mut calls = 0;
+        let mut got = Vec::new();
+        let r = packed.write_list(&mut JsonOut {
+            buf: &mut got,
+            check: &mut |_| {
+                calls += 1;
+                if calls == 2 {
+                    Err(io::Error::other("full"))
+                } else {
+                    Ok(())
+                }
+            },
+        });
+        assert!(r.is_err());
+        assert_eq!(calls, 2);
         // A plain bulk segment is a few bytes, not its ~60 bytes of JSON.
         let mut bulk = SegPack::default();
         bulk.push(&head(2_900_000, 0, 1448), &[]);

@@ -13,11 +13,10 @@ use super::history::History;
 use super::reread::{Files, Origin};
 use super::seg::SegHead;
 use super::{KeyedSink, StreamKey, StreamOptions, StreamSink, Totals, PIECE_COST};
-use crate::analyze::messages::{MessageMapper, SegmentFacts, SegmentList};
+use crate::analyze::messages::{MessageMapper, SegPack, SegmentFacts, SegmentList};
 use crate::analyze::seq::SeqUnwrapper;
 use crate::analyze::Dir;
 use crate::report::endpoint_string;
-use crate::report::json_out::ListText;
 use crate::report::streams::{
     ConflictEntry, FinEntry, GapEntry, GapTotals, ListsCut, ReassemblyStats, StreamEntry,
 };
@@ -652,12 +651,11 @@ impl Half {
         }
     }
 
-    /// The segment list as the report's JSON text, if it was kept packed for it (see
-    /// [`SegmentList`]); the entry built by [`entry`](Self::entry) then has an empty
-    /// `segments` list.
-    pub(super) fn take_segment_text(&mut self) -> Option<ListText> {
+    /// The segment list, if it was kept packed for the JSON report (see [`SegmentList`]);
+    /// the entry built by [`entry`](Self::entry) then has an empty `segments` list.
+    pub(super) fn take_packed_segments(&mut self) -> Option<SegPack> {
         match &mut self.mapper.segments {
-            SegmentList::Packed(p) => Some(std::mem::take(p).to_text()),
+            SegmentList::Packed(p) => Some(std::mem::take(p)),
             SegmentList::Entries(_) => None,
         }
     }

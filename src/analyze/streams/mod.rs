@@ -552,7 +552,7 @@ impl StreamAnalyzer {
                 assumed,
                 self.opts.max_list,
             );
-            let segments = h.take_segment_text();
+            let segments = h.take_packed_segments();
             if let Some(s) = self.store.as_mut() {
                 let pushed = match &segments {
                     Some(t) => s.push_json(

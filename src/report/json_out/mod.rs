@@ -43,8 +43,9 @@ pub struct JsonOut<'a> {
 }
 
 impl JsonOut<'_> {
+    /// Appends bytes that are JSON already (punctuation, keys, finished values).
     #[inline]
-    fn raw(&mut self, b: &[u8]) {
+    pub fn raw(&mut self, b: &[u8]) {
         self.buf.extend_from_slice(b);
     }
 
@@ -100,8 +101,9 @@ impl JsonOut<'_> {
         serde_json::to_writer(&mut *self.buf, v).map_err(io::Error::other)
     }
 
+    /// The checkpoint: call between the items of a long list.
     #[inline]
-    fn check(&mut self) -> io::Result<()> {
+    pub fn check(&mut self) -> io::Result<()> {
         (self.check)(self.buf)
     }
 
@@ -253,9 +255,9 @@ pub struct SegmentHead {
 }
 
 /// Writes a [`SegmentEntry`] given as its other fields and its two lists as iterators: the
-/// stream analysis writes each finished segment this way as it goes, without building the
-/// lists ([`ListText`]), and the entry's own writer calls it too, so both write the same
-/// bytes.
+/// stream analysis writes each of a direction's packed segments this way when the
+/// direction is finalized, without building entries ([`JsonList`]), and the entry's own
+/// writer calls it too, so both write the same bytes.
 pub fn write_segment(
     o: &mut JsonOut<'_>,
     h: &SegmentHead,
@@ -328,90 +330,12 @@ impl WriteJson for SegmentEntry {
     }
 }
 
-/// The items of a JSON list as text, comma-separated, without the brackets: a list kept in
-/// the form the report writes it, so it costs its bytes and no allocation per item.
-///
-/// The text is held in pieces the list does not reallocate: each new piece is twice the size
-/// of the one before (from 256 bytes up to `PIECE_MAX`, 64 KiB), and a piece is left for the
-/// next when fewer than `ITEM_ROOM` bytes are free (only an item larger than the free room
-/// grows, and so copies, its piece). One growing buffer copied itself at every
-/// doubling, and the largest directions' buffers (a megabyte and more) were fresh pages
-/// from the system each time, faulted in and freed again; a first piece that grew by
-/// doubling still cost a reallocation and a copy every few items of a short list.
-#[derive(Debug, Default)]
-pub struct ListText {
-    /// The pieces filled before `cur`, in order.
-    full: Vec<Vec<u8>>,
-    /// The piece items are appended to (capacity 0 before the first item). Held here,
-    /// not as the last of `full`, so appending reads no other heap memory first (a
-    /// direction's state is usually out of the cache when its next segment comes).
-    cur: Vec<u8>,
-    count: usize,
-}
-
-/// The size of a [`ListText`]'s first piece: a short list (one or two segments) costs
-/// little more than its text.
-const PIECE_MIN: usize = 256;
-/// The size pieces double up to.
-const PIECE_MAX: usize = 64 << 10;
-/// Free bytes a piece must have to take another item: a segment entry without messages is
-/// about 80 bytes. A larger item (one listing up to 64 messages is about 2 KiB) grows its
-/// piece, which is rare and still correct.
-const ITEM_ROOM: usize = 128;
-
-impl ListText {
-    /// Items in the list.
-    pub fn len(&self) -> usize {
-        self.count
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// Appends one item, written by `item`.
-    pub fn push(&mut self, item: impl FnOnce(&mut JsonOut<'_>)) {
-        let cur = &mut self.cur;
-        if cur.len() + ITEM_ROOM > cur.capacity() {
-            let size = cur.capacity().saturating_mul(2).clamp(PIECE_MIN, PIECE_MAX);
-            let done = std::mem::replace(cur, Vec::with_capacity(size));
-            if !done.is_empty() {
-                self.full.push(done);
-            }
-        }
-        let buf = &mut self.cur;
-        if self.count > 0 {
-            buf.push(b',');
-        }
-        item(&mut JsonOut {
-            buf,
-            check: &mut |_| Ok(()),
-        });
-        self.count += 1;
-    }
-
-    /// The items' JSON, comma-separated, in one piece.
-    pub fn to_vec(&self) -> Vec<u8> {
-        let mut v = self.full.concat();
-        v.extend_from_slice(&self.cur);
-        v
-    }
-
-    /// Writes the list, brackets included, with a checkpoint after every few kilobytes (as
-    /// between the items of a list written item by item).
-    fn write(&self, o: &mut JsonOut<'_>) -> io::Result<()> {
-        /// Bytes between checkpoints: about a hundred segment entries.
-        const CHECK_EVERY: usize = 8 << 10;
-        o.raw(b"[");
-        for piece in self.full.iter().chain(std::iter::once(&self.cur)) {
-            for part in piece.chunks(CHECK_EVERY) {
-                o.raw(part);
-                o.check()?;
-            }
-        }
-        o.raw(b"]");
-        Ok(())
-    }
+/// A list that writes itself into a report, brackets included, calling `o.check()`
+/// every few kilobytes as a list written item by item would: a stream direction's segment
+/// entries kept in a form of their own until the direction is finalized (the stream
+/// analysis's packed list), which the report cannot name.
+pub trait JsonList {
+    fn write_list(&self, o: &mut JsonOut<'_>) -> io::Result<()>;
 }
 
 impl WriteJson for MessageEntry {
@@ -468,11 +392,11 @@ impl WriteJson for StreamEntry {
     }
 }
 
-/// A stream direction whose segment list was kept as text ([`ListText`]) rather than in
-/// its `segments` field (which is then empty): the JSON is the entry's own.
+/// A stream direction whose segment list was kept apart ([`JsonList`]) rather than in its
+/// `segments` field (which is then empty): the JSON is the entry's own.
 pub struct StreamWithSegments<'a> {
     pub entry: &'a StreamEntry,
-    pub segments: &'a ListText,
+    pub segments: &'a dyn JsonList,
 }
 
 impl Serialize for StreamWithSegments<'_> {
@@ -500,7 +424,7 @@ impl WriteJson for StreamWithSegments<'_> {
 /// A stream entry's JSON; `segments` replaces the entry's own list when given.
 fn write_stream(
     s: &StreamEntry,
-    segments: Option<&ListText>,
+    segments: Option<&dyn JsonList>,
     o: &mut JsonOut<'_>,
 ) -> io::Result<()> {
     o.raw(b"{\"conn\":");
@@ -564,7 +488,7 @@ fn write_stream(
     o.u64(s.oversized_segments);
     o.raw(b",\"segments\":");
     match segments {
-        Some(t) => t.write(o)?,
+        Some(t) => t.write_list(o)?,
         None => list(o, &s.segments)?,
     }
     o.raw(b",\"messages\":");
