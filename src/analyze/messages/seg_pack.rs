@@ -21,9 +21,9 @@
 //! pushed, each exactly as [`write_segment`] writes it (tests here and in
 //! `messages::tests`).
 
-use crate::analyze::varint::{get_iv, get_uv, put_iv, put_uv};
 use std::io;
 
+use crate::analyze::varint::{get_iv, get_uv, put_iv, put_uv};
 use crate::report::json_out::{write_segment, JsonList, JsonOut, SegmentHead};
 use crate::report::streams::MessagePart;
 
@@ -100,8 +100,12 @@ impl SegPack {
         self.count += 1;
     }
 
-    /// Calls `f` with each entry, in order: its fields and its messages with their parts.
-    fn each(&self, mut f: impl FnMut(&SegmentHead, &[u64], &[MessagePart])) {
+    /// Calls `f` with each entry, in order: its fields and its messages with their parts;
+    /// stops at the first error `f` returns.
+    fn each(
+        &self,
+        mut f: impl FnMut(&SegmentHead, &[u64], &[MessagePart]) -> io::Result<()>,
+    ) -> io::Result<()> {
         let mut rest = &self.bytes[..];
         let (mut frame, mut next_offset, mut last_msg) = (0u64, 0u64, 0u64);
         let mut msgs: Vec<u64> = Vec::new();
@@ -148,9 +152,10 @@ impl SegPack {
                 captured,
                 out_of_order: on(F_OUT_OF_ORDER),
             };
-            f(&head, &msgs, &parts);
+            f(&head, &msgs, &parts)?;
             next_offset = offset.wrapping_add(len);
         }
+        Ok(())
     }
 }
 
@@ -175,21 +180,17 @@ impl JsonList for SegPack {
         const CHECK_EVERY: usize = 100;
         o.raw(b"[");
         let mut n = 0usize;
-        let mut checked = Ok(());
         self.each(|head, msgs, parts| {
-            if checked.is_err() {
-                return;
-            }
             if n > 0 {
                 o.raw(b",");
             }
             write_segment(o, head, msgs.iter().copied(), parts.iter().copied());
             n += 1;
             if n.is_multiple_of(CHECK_EVERY) {
-                checked = o.check();
+                o.check()?;
             }
-        });
-        checked?;
+            Ok(())
+        })?;
         o.raw(b"]");
         Ok(())
     }
