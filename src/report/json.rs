@@ -115,7 +115,7 @@ impl Spill {
 
     /// Copies the entries (without brackets) to `w`; with `direct` (the file under `w`),
     /// long runs go from the spill to that file inside the kernel.
-    fn copy_into(self, w: &mut dyn Write, direct: Option<&File>) -> io::Result<()> {
+    fn copy_into(&mut self, w: &mut dyn Write, direct: Option<&File>) -> io::Result<()> {
         if self.keyed {
             self.file.copy_keyed(w, direct)
         } else {
@@ -185,15 +185,24 @@ fn write_to(
     if held.last != Some(b'}') {
         return Err(io::Error::other("report did not serialise to an object"));
     }
-    for (key, spill) in spills {
-        w.write_all(b",\n")?;
-        serde_json::to_writer(&mut *w, key).map_err(io::Error::other)?;
-        w.write_all(b":[\n")?;
-        spill.copy_into(w, direct)?;
-        w.write_all(b"\n]")?;
-    }
-    w.write_all(b"}\n")?;
-    w.flush()
+    // A copied spill is closed on a thread of its own: closing its temporary files is
+    // when the kernel frees their pages, about 50 ms for the 230 MB of a 1 GB capture's
+    // `--all` run, which then overlaps copying the next array instead of following it.
+    std::thread::scope(|scope| {
+        let (done, copied) = std::sync::mpsc::channel::<Spill>();
+        scope.spawn(move || copied.into_iter().for_each(drop));
+        for (key, mut spill) in spills {
+            w.write_all(b",\n")?;
+            serde_json::to_writer(&mut *w, key).map_err(io::Error::other)?;
+            w.write_all(b":[\n")?;
+            spill.copy_into(w, direct)?;
+            w.write_all(b"\n]")?;
+            // A send fails only when the closer is gone, then the spill is dropped here.
+            let _ = done.send(spill);
+        }
+        w.write_all(b"}\n")?;
+        w.flush()
+    })
 }
 
 /// Passes bytes through but keeps the last one back (the closing brace of the object).

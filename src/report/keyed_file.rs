@@ -283,7 +283,7 @@ impl KeyedFile {
 
     /// Copies the keyed entries, in key order, to `w` as the body of a JSON array; with
     /// `direct` (the file under `w`), long runs are copied by the kernel.
-    pub fn copy_keyed(mut self, w: &mut dyn Write, direct: Option<&File>) -> io::Result<()> {
+    pub fn copy_keyed(&mut self, w: &mut dyn Write, direct: Option<&File>) -> io::Result<()> {
         self.flush()?;
         let Some(index) = &self.index else {
             return Ok(());
@@ -295,7 +295,7 @@ impl KeyedFile {
 
     /// Copies the file as it is (entries pushed in their final order, with separators)
     /// to `w`.
-    pub fn copy_plain(mut self, w: &mut dyn Write, direct: Option<&File>) -> io::Result<()> {
+    pub fn copy_plain(&mut self, w: &mut dyn Write, direct: Option<&File>) -> io::Result<()> {
         self.file.file.flush()?;
         let total = self.file.pos;
         let mut reader = Reader::new(self.file.file.get_ref(), &[], total);
