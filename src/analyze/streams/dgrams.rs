@@ -14,10 +14,14 @@
 //! one as a zigzag delta from the datagram's frame (varints: [`crate::analyze::varint`]).
 //!
 //! Invariant: [`DgramList::entries`] returns, per direction, exactly the entries pushed for
-//! it, in order (unit tests here; every fixture's `udp_flows` report is unchanged).
+//! it, in order, and [`DgramList::dir`] writes the JSON of that list (unit tests here;
+//! every fixture's `udp_flows` report is unchanged).
+
+use std::io;
 
 use crate::analyze::varint::{get_iv, get_uv, put_iv, put_uv};
 use crate::analyze::Dir;
+use crate::report::json_out::{write_datagram, JsonList, JsonOut};
 use crate::report::streams::DatagramEntry;
 
 #[derive(Default)]
@@ -52,13 +56,37 @@ impl DgramList {
     /// The entries of each direction (`[orig, resp]`), in the order they were pushed.
     pub(super) fn entries(&self) -> [Vec<DatagramEntry>; 2] {
         let mut out: [Vec<DatagramEntry>; 2] = Default::default();
+        let _ = self.each(|dir, frame, len, fragments| {
+            out[dir].push(DatagramEntry {
+                frame,
+                len,
+                fragments: fragments.to_vec(),
+            });
+            Ok(())
+        });
+        out
+    }
+
+    /// The datagrams of `dir` as the report writes them (see [`DirList`]).
+    pub(super) fn dir(&self, dir: Dir) -> DirList<'_> {
+        DirList {
+            list: self,
+            dir: dir.index(),
+        }
+    }
+
+    /// Calls `f` with each datagram's direction index, frame, length and fragment frames,
+    /// in the order they were pushed, until it fails.
+    fn each(&self, mut f: impl FnMut(usize, u64, u64, &[u64]) -> io::Result<()>) -> io::Result<()> {
         let mut rest = &self.bytes[..];
         let mut frame = 0u64;
+        // Reused: fragments are rare, and an empty Vec does not allocate.
+        let mut fragments = Vec::new();
         while let Some((&flags, tail)) = rest.split_first() {
             rest = tail;
             frame = frame.wrapping_add(get_iv(&mut rest) as u64);
             let len = get_uv(&mut rest);
-            let mut fragments = Vec::new();
+            fragments.clear();
             if flags & F_FRAGMENTED != 0 {
                 let n = get_uv(&mut rest);
                 for _ in 0..n {
@@ -68,13 +96,40 @@ impl DgramList {
                     fragments.push(frame.wrapping_add(get_iv(&mut rest) as u64));
                 }
             }
-            out[usize::from(flags & 1)].push(DatagramEntry {
-                frame,
-                len,
-                fragments,
-            });
+            f(usize::from(flags & 1), frame, len, &fragments)?;
         }
-        out
+        Ok(())
+    }
+}
+
+/// One direction's datagrams, written into the report straight from the encoded list
+/// (no `DatagramEntry` list in between), with a checkpoint every hundred entries.
+pub(super) struct DirList<'a> {
+    list: &'a DgramList,
+    dir: usize,
+}
+
+impl JsonList for DirList<'_> {
+    fn write_list(&self, o: &mut JsonOut<'_>) -> io::Result<()> {
+        const CHECK_EVERY: usize = 100;
+        o.raw(b"[");
+        let mut n = 0usize;
+        self.list.each(|dir, frame, len, fragments| {
+            if dir != self.dir {
+                return Ok(());
+            }
+            if n > 0 {
+                o.raw(b",");
+            }
+            write_datagram(o, frame, len, fragments.iter().copied());
+            n += 1;
+            if n.is_multiple_of(CHECK_EVERY) {
+                o.check()?;
+            }
+            Ok(())
+        })?;
+        o.raw(b"]");
+        Ok(())
     }
 }
 
@@ -127,6 +182,52 @@ mod tests {
         };
         assert_eq!(got(orig), want(Dir::Orig));
         assert_eq!(got(resp), want(Dir::Resp));
+    }
+
+    /// Each direction's list, written from the encoded form, is the JSON serde gives the
+    /// entries pushed for it (one direction has more than a hundred, so a checkpoint runs
+    /// mid-list), and a failing checkpoint stops the list.
+    #[test]
+    fn each_direction_writes_the_json_of_its_entries() {
+        let mut list = DgramList::default();
+        let mut pushed: [Vec<DatagramEntry>; 2] = Default::default();
+        for i in 0..250u64 {
+            let dir = if i % 3 == 0 { Dir::Resp } else { Dir::Orig };
+            let frags: Vec<u64> = if i % 50 == 7 {
+                vec![i * 10 + 1, i * 10 + 2]
+            } else {
+                Vec::new()
+            };
+            let e = entry(i * 10 + 3, i * 7 % 1500, &frags);
+            list.push(dir, e.frame, e.len, &e.fragments);
+            pushed[dir.index()].push(e);
+        }
+        for dir in [Dir::Orig, Dir::Resp] {
+            let mut buf = Vec::new();
+            let mut checks = 0;
+            let mut check = |_: &mut Vec<u8>| {
+                checks += 1;
+                Ok(())
+            };
+            list.dir(dir)
+                .write_list(&mut JsonOut {
+                    buf: &mut buf,
+                    check: &mut check,
+                })
+                .unwrap();
+            assert_eq!(checks, pushed[dir.index()].len() / 100);
+            assert_eq!(
+                String::from_utf8(buf).unwrap(),
+                serde_json::to_string(&pushed[dir.index()]).unwrap()
+            );
+        }
+        let mut buf = Vec::new();
+        let mut fail = |_: &mut Vec<u8>| Err(io::Error::other("full"));
+        let r = list.dir(Dir::Orig).write_list(&mut JsonOut {
+            buf: &mut buf,
+            check: &mut fail,
+        });
+        assert!(r.is_err());
     }
 
     #[test]

@@ -509,31 +509,81 @@ fn write_stream(
     Ok(())
 }
 
+/// A datagram entry's JSON from its fields: how [`DatagramEntry`] writes itself, and how
+/// a datagram list kept apart ([`JsonList`]) writes its entries.
+pub fn write_datagram(
+    o: &mut JsonOut<'_>,
+    frame: u64,
+    len: u64,
+    fragments: impl Iterator<Item = u64>,
+) {
+    o.raw(b"{\"frame\":");
+    o.u64(frame);
+    o.raw(b",\"len\":");
+    o.u64(len);
+    o.raw(b",\"fragments\":[");
+    for (i, f) in fragments.enumerate() {
+        if i > 0 {
+            o.raw(b",");
+        }
+        o.u64(f);
+    }
+    o.raw(b"]}");
+}
+
 impl WriteJson for DatagramEntry {
     fn write_json(&self, o: &mut JsonOut<'_>) -> io::Result<()> {
-        o.raw(b"{\"frame\":");
-        o.u64(self.frame);
-        o.raw(b",\"len\":");
-        o.u64(self.len);
-        o.raw(b",\"fragments\":");
-        o.u64_list(&self.fragments);
-        o.raw(b"}");
+        write_datagram(o, self.frame, self.len, self.fragments.iter().copied());
         Ok(())
     }
 }
 
-impl WriteJson for UdpFlowEntry {
+impl JsonList for Vec<DatagramEntry> {
+    fn write_list(&self, o: &mut JsonOut<'_>) -> io::Result<()> {
+        list(o, self)
+    }
+}
+
+/// One direction of a UDP flow from its fields, borrowed, with its datagram list kept
+/// apart ([`JsonList`]): the stream analysis writes a flow this way when nothing else
+/// needs a [`UdpFlowEntry`], without an entry's three strings and decoded list per
+/// direction (tens of thousands of flows end at once at the end of a capture). The JSON is
+/// the [`UdpFlowEntry`]'s with the same fields.
+pub struct UdpFlowParts<'a> {
+    pub flow: u64,
+    pub orig: &'a str,
+    pub resp: &'a str,
+    pub dir: &'a str,
+    pub datagrams: &'a dyn JsonList,
+    pub datagrams_total: u64,
+    pub bytes: u64,
+    pub fragmented: u64,
+    pub max_len: u64,
+}
+
+impl Serialize for UdpFlowParts<'_> {
+    /// As the entry it stands for (the slow path that keeps the two writers
+    /// interchangeable, as for [`StreamWithSegments`]).
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut buf = Vec::new();
+        to_vec(self, &mut buf).map_err(serde::ser::Error::custom)?;
+        let e: UdpFlowEntry = serde_json::from_slice(&buf).map_err(serde::ser::Error::custom)?;
+        e.serialize(s)
+    }
+}
+
+impl WriteJson for UdpFlowParts<'_> {
     fn write_json(&self, o: &mut JsonOut<'_>) -> io::Result<()> {
         o.raw(b"{\"flow\":");
         o.u64(self.flow);
         o.raw(b",\"orig\":");
-        o.str(&self.orig);
+        o.str(self.orig);
         o.raw(b",\"resp\":");
-        o.str(&self.resp);
+        o.str(self.resp);
         o.raw(b",\"dir\":");
-        o.str(&self.dir);
+        o.str(self.dir);
         o.raw(b",\"datagrams\":");
-        list(o, &self.datagrams)?;
+        self.datagrams.write_list(o)?;
         o.raw(b",\"datagrams_total\":");
         o.u64(self.datagrams_total);
         o.raw(b",\"bytes\":");
@@ -544,6 +594,23 @@ impl WriteJson for UdpFlowEntry {
         o.u64(self.max_len);
         o.raw(b"}");
         Ok(())
+    }
+}
+
+impl WriteJson for UdpFlowEntry {
+    fn write_json(&self, o: &mut JsonOut<'_>) -> io::Result<()> {
+        UdpFlowParts {
+            flow: self.flow,
+            orig: &self.orig,
+            resp: &self.resp,
+            dir: &self.dir,
+            datagrams: &self.datagrams,
+            datagrams_total: self.datagrams_total,
+            bytes: self.bytes,
+            fragmented: self.fragmented,
+            max_len: self.max_len,
+        }
+        .write_json(o)
     }
 }
 
