@@ -24,7 +24,7 @@
 use std::io;
 
 use crate::analyze::varint::{get_iv, get_uv, put_iv, put_uv};
-use crate::report::json_out::{write_segment, JsonList, JsonOut, SegmentHead};
+use crate::report::json_out::{write_segment, Items, JsonList, JsonOut, SegmentHead};
 use crate::report::streams::MessagePart;
 
 const F_COALESCING: u8 = 1;
@@ -177,21 +177,11 @@ impl JsonList for SegPack {
     /// The entries as the report writes them, straight from the packed form (no text
     /// list in between), with a checkpoint every hundred entries (about 8 KiB).
     fn write_list(&self, o: &mut JsonOut<'_>) -> io::Result<()> {
-        const CHECK_EVERY: usize = 100;
-        o.raw(b"[");
-        let mut n = 0usize;
+        let mut items = Items::new(o);
         self.each(|head, msgs, parts| {
-            if n > 0 {
-                o.raw(b",");
-            }
-            write_segment(o, head, msgs.iter().copied(), parts.iter().copied());
-            n += 1;
-            if n.is_multiple_of(CHECK_EVERY) {
-                o.check()?;
-            }
-            Ok(())
+            items.push(|o| write_segment(o, head, msgs.iter().copied(), parts.iter().copied()))
         })?;
-        o.raw(b"]");
+        items.end();
         Ok(())
     }
 }

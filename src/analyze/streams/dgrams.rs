@@ -21,7 +21,7 @@ use std::io;
 
 use crate::analyze::varint::{get_iv, get_uv, put_iv, put_uv};
 use crate::analyze::Dir;
-use crate::report::json_out::{write_datagram, JsonList, JsonOut};
+use crate::report::json_out::{write_datagram, Items, JsonList, JsonOut};
 use crate::report::streams::DatagramEntry;
 
 #[derive(Default)]
@@ -111,24 +111,14 @@ pub(super) struct DirList<'a> {
 
 impl JsonList for DirList<'_> {
     fn write_list(&self, o: &mut JsonOut<'_>) -> io::Result<()> {
-        const CHECK_EVERY: usize = 100;
-        o.raw(b"[");
-        let mut n = 0usize;
+        let mut items = Items::new(o);
         self.list.each(|dir, frame, len, fragments| {
             if dir != self.dir {
                 return Ok(());
             }
-            if n > 0 {
-                o.raw(b",");
-            }
-            write_datagram(o, frame, len, fragments.iter().copied());
-            n += 1;
-            if n.is_multiple_of(CHECK_EVERY) {
-                o.check()?;
-            }
-            Ok(())
+            items.push(|o| write_datagram(o, frame, len, fragments.iter().copied()))
         })?;
-        o.raw(b"]");
+        items.end();
         Ok(())
     }
 }

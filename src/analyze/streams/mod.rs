@@ -440,7 +440,9 @@ impl StreamAnalyzer {
     /// about 58,000 flows open (its 107 s are less than two 60 s UDP timeouts), all
     /// finalized at once on this thread, while the pipeline thread waits for it.
     fn finish_udp(&mut self, id: u64, flow: &UdpFlow) {
-        let (orig, resp) = (endpoint_string(&flow.orig), endpoint_string(&flow.resp));
+        // Made once for both directions, and only for a direction that is stored: a
+        // terminal-only run stores the first few flows' entries alone.
+        let mut names: Option<(String, String)> = None;
         let mut lists = if self.emit {
             flow.list.entries()
         } else {
@@ -457,6 +459,8 @@ impl StreamAnalyzer {
                 continue;
             }
             let max_len = u64::from(flow.max_len[i]);
+            let (orig, resp) = names
+                .get_or_insert_with(|| (endpoint_string(&flow.orig), endpoint_string(&flow.resp)));
             let stored = if self.emit {
                 let e = UdpFlowEntry {
                     flow: id,
@@ -475,8 +479,8 @@ impl StreamAnalyzer {
             } else {
                 let e = UdpFlowParts {
                     flow: id,
-                    orig: &orig,
-                    resp: &resp,
+                    orig,
+                    resp,
                     dir: dir.name(),
                     datagrams: &flow.list.dir(dir),
                     datagrams_total: d.total,

@@ -108,8 +108,13 @@ impl JsonOut<'_> {
     }
 
     fn u64_list(&mut self, v: &[u64]) {
+        self.u64_iter(v.iter().copied());
+    }
+
+    /// A list of numbers, brackets included.
+    fn u64_iter(&mut self, v: impl Iterator<Item = u64>) {
         self.raw(b"[");
-        for (i, &n) in v.iter().enumerate() {
+        for (i, n) in v.enumerate() {
             if i > 0 {
                 self.raw(b",");
             }
@@ -272,14 +277,9 @@ pub fn write_segment(
     o.u64(h.offset);
     o.raw(b",\"len\":");
     o.u64(h.len);
-    o.raw(b",\"messages\":[");
-    for (i, m) in messages.enumerate() {
-        if i > 0 {
-            o.raw(b",");
-        }
-        o.u64(m);
-    }
-    o.raw(b"],\"parts\":[");
+    o.raw(b",\"messages\":");
+    o.u64_iter(messages);
+    o.raw(b",\"parts\":[");
     for (i, p) in parts.enumerate() {
         if i > 0 {
             o.raw(b",");
@@ -338,6 +338,41 @@ impl WriteJson for SegmentEntry {
 /// analysis's packed list), which the report cannot name.
 pub trait JsonList {
     fn write_list(&self, o: &mut JsonOut<'_>) -> io::Result<()>;
+}
+
+/// The brackets, commas and checkpoints of a list that a [`JsonList`] writes item by item
+/// from a form of its own: [`new`](Self::new), [`push`](Self::push) per item, then
+/// [`end`](Self::end).
+pub struct Items<'o, 'a> {
+    o: &'o mut JsonOut<'a>,
+    n: usize,
+}
+
+impl<'o, 'a> Items<'o, 'a> {
+    /// Items between checkpoints: a hundred entries are a few KiB.
+    const CHECK_EVERY: usize = 100;
+
+    pub fn new(o: &'o mut JsonOut<'a>) -> Self {
+        o.raw(b"[");
+        Items { o, n: 0 }
+    }
+
+    /// One item, written by `write`; a failing checkpoint is returned.
+    pub fn push(&mut self, write: impl FnOnce(&mut JsonOut<'a>)) -> io::Result<()> {
+        if self.n > 0 {
+            self.o.raw(b",");
+        }
+        write(self.o);
+        self.n += 1;
+        if self.n.is_multiple_of(Self::CHECK_EVERY) {
+            self.o.check()?;
+        }
+        Ok(())
+    }
+
+    pub fn end(self) {
+        self.o.raw(b"]");
+    }
 }
 
 impl WriteJson for MessageEntry {
@@ -521,14 +556,9 @@ pub fn write_datagram(
     o.u64(frame);
     o.raw(b",\"len\":");
     o.u64(len);
-    o.raw(b",\"fragments\":[");
-    for (i, f) in fragments.enumerate() {
-        if i > 0 {
-            o.raw(b",");
-        }
-        o.u64(f);
-    }
-    o.raw(b"]}");
+    o.raw(b",\"fragments\":");
+    o.u64_iter(fragments);
+    o.raw(b"}");
 }
 
 impl WriteJson for DatagramEntry {
