@@ -9,13 +9,15 @@
 //!
 //! Format (self-delimiting; integers as LEB128 varints, signed ones zigzagged): a flags
 //! byte; the times (first packet relative to `base`, the table's first timestamp, then
-//! last packet, close, deadline and heap key each relative to an earlier one, the last
-//! three only when the flags say they are not the usual value), so the heap can read
-//! them without the rest; both endpoints (4 or 16 address bytes and a little-endian
-//! port); id and frame numbers; packet, payload and IP byte counts; the Zeek UDP state;
-//! the VLAN id if any. The flow key and `slot0_lo` are not stored: they follow from the
-//! endpoints, and [`pack`] refuses a connection where they would not (as it refuses
-//! TCP), which then simply stays unpacked.
+//! last packet, close and deadline each relative to an earlier one, the last two only
+//! when the flags say they are not the usual value), so the heap can read them without
+//! the rest; both endpoints (4 or 16 address bytes and a little-endian port); id and
+//! frame numbers; packet, payload and IP byte counts; the Zeek UDP state; the VLAN id if
+//! any. The heap key is not stored either: it is the deadline or, until the flow's
+//! first heap entry comes due, `first_ts + udp_idle`, and a flag says which. The flow
+//! key and `slot0_lo` are not stored: they follow from the endpoints. [`pack`] refuses a
+//! connection where any of these would not hold (as it refuses TCP), which then simply
+//! stays unpacked.
 //!
 //! Invariant: `unpack(pack(c))` equals `c` field for field (unit tests here; the
 //! `packed_udp_flows_change_no_result` test compares whole reports of every fixture and
@@ -38,7 +40,9 @@ const F_STD_DEADLINE: u8 = 1 << 4;
 const F_V6: u8 = 1 << 5;
 /// Both stored times are whole microseconds (pcap's resolution) and stored as such.
 const F_MICROS: u8 = 1 << 6;
-/// `heap_key` is `first_ts + udp_idle` (the entry pushed when the flow was created).
+/// `heap_key` is `first_ts + udp_idle` (the entry pushed when the flow was created);
+/// without it, `heap_key` is `deadline`. Neither is stored, so [`arm`] turns one into
+/// the other by clearing this bit, in place.
 const F_FIRST_HEAP_KEY: u8 = 1 << 7;
 
 /// Reads a packed record. Records are written by [`pack`] only, so reading past the end
@@ -97,7 +101,8 @@ fn put_endpoint(out: &mut Vec<u8>, (ip, port): (IpAddr, u16)) {
 }
 
 /// Packs a UDP flow into `out` (cleared first); false, with `out` unspecified, when `c`
-/// is not one this format holds (TCP, or a key that does not follow from its endpoints).
+/// is not one this format holds (TCP, a key that does not follow from its endpoints, or
+/// a heap key that is neither `deadline` nor `first_ts + udp_idle`).
 /// `base` is any fixed timestamp near the flows' (times are stored relative to it);
 /// `udp_idle` the UDP idle timeout, the usual distance from `last_ts` to `deadline`.
 pub fn pack(c: &Conn, base: i64, udp_idle: i64, out: &mut Vec<u8>) -> bool {
@@ -123,7 +128,10 @@ pub fn pack(c: &Conn, base: i64, udp_idle: i64, out: &mut Vec<u8>) -> bool {
     let since_base = c.first_ts.wrapping_sub(base);
     let span = c.last_ts.wrapping_sub(c.first_ts);
     let micros = since_base % 1000 == 0 && span % 1000 == 0;
-    let first_heap_key = c.heap_key == c.first_ts.saturating_add(udp_idle);
+    let first_heap_key = c.heap_key != c.deadline;
+    if first_heap_key && c.heap_key != c.first_ts.saturating_add(udp_idle) {
+        return false;
+    }
     out.push(
         flags
             | if micros { F_MICROS } else { 0 }
@@ -138,9 +146,6 @@ pub fn pack(c: &Conn, base: i64, udp_idle: i64, out: &mut Vec<u8>) -> bool {
     }
     if !std_deadline {
         put_iv(out, c.deadline.wrapping_sub(c.last_ts));
-    }
-    if !first_heap_key {
-        put_iv(out, c.deadline.wrapping_sub(c.heap_key));
     }
     put_endpoint(out, c.addr[0]);
     put_endpoint(out, c.addr[1]);
@@ -193,7 +198,7 @@ fn head(r: &mut Reader<'_>, base: i64, udp_idle: i64) -> Head {
     let heap_key = if flags & F_FIRST_HEAP_KEY != 0 {
         first_ts.saturating_add(udp_idle)
     } else {
-        deadline.wrapping_sub(r.iv())
+        deadline
     };
     Head {
         flags,
@@ -209,6 +214,14 @@ fn head(r: &mut Reader<'_>, base: i64, udp_idle: i64) -> Head {
 pub fn times(rec: &[u8], base: i64, udp_idle: i64) -> (i64, i64) {
     let h = head(&mut Reader::new(rec), base, udp_idle);
     (h.heap_key, h.deadline)
+}
+
+/// Sets the packed flow's `heap_key` to its `deadline` (the heap then holds an entry at
+/// the deadline): one bit of the flags, so the record keeps its length.
+pub fn arm(rec: &mut [u8]) {
+    if let Some(f) = rec.first_mut() {
+        *f &= !F_FIRST_HEAP_KEY;
+    }
 }
 
 /// Whether the packed flow was closed (`closed_at` set).
@@ -344,7 +357,7 @@ mod tests {
         d.ctx_orig = 1;
         d.closed_at = Some(d.last_ts - 5);
         d.deadline = i64::MAX;
-        d.heap_key = i64::MIN;
+        d.heap_key = i64::MAX;
         d.pkts = [u64::MAX, 0];
         d.first_ts = i64::MIN;
         d.last_ts = i64::MAX;
@@ -353,6 +366,28 @@ mod tests {
         }
         let (_, back) = round_trip(&d);
         assert_eq!(format!("{d:?}"), format!("{back:?}"));
+    }
+
+    #[test]
+    fn arming_a_record_moves_its_heap_key_to_the_deadline() {
+        let mut c = flow(false);
+        c.heap_key = c.first_ts + 60_000_000_000;
+        assert!(c.deadline > c.heap_key);
+        let mut rec = Vec::new();
+        assert!(pack(&c, c.first_ts, 60_000_000_000, &mut rec));
+        let len = rec.len();
+        arm(&mut rec);
+        assert_eq!(rec.len(), len);
+        c.heap_key = c.deadline;
+        let back = unpack(&rec, c.first_ts, 60_000_000_000);
+        assert_eq!(format!("{c:?}"), format!("{back:?}"));
+        assert_eq!(
+            times(&rec, c.first_ts, 60_000_000_000),
+            (c.deadline, c.deadline)
+        );
+        // Any other heap key is refused: the record has no room for it.
+        c.heap_key -= 1;
+        assert!(!pack(&c, c.first_ts, 60_000_000_000, &mut rec));
     }
 
     #[test]

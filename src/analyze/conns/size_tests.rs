@@ -75,6 +75,32 @@ fn table_finds_earliest_deadline_and_keeps_the_heap_bounded() {
 }
 
 #[test]
+fn the_heap_grows_for_live_entries_only() {
+    // Every connection leaves one stale entry (its deadline shrinks once, on a close),
+    // and none goes: the heap is at half stale whenever it fills. It then rebuilds in
+    // place instead of doubling, so its buffer is sized for the live entries (20,000
+    // plus a quarter and 1,024 fit in 32,768; doubling at 2 x 20,000 + 1,024 would have
+    // reached 65,536).
+    let mut t = table::Table::default();
+    for p in 0..20_000u16 {
+        let (k, c) = conn(p, 1_000_000 + i64::from(p));
+        let idx = t.insert(k, c);
+        if let Some(c) = t.conn_mut(idx) {
+            c.deadline = i64::from(p);
+        }
+        t.deadline_changed(idx);
+    }
+    assert_eq!(t.len(), 20_000);
+    assert!(t.heap_capacity() <= 32_768, "{}", t.heap_capacity());
+    // Still exact: the earliest deadline first, then the next.
+    let idx = t.earliest(i64::MAX).unwrap();
+    assert_eq!(t.conn_mut(idx).unwrap().id, 0);
+    t.remove(idx);
+    let idx = t.earliest(i64::MAX).unwrap();
+    assert_eq!(t.conn_mut(idx).unwrap().id, 1);
+}
+
+#[test]
 fn the_sweep_packs_idle_flows_and_its_list_stays_bounded() {
     const MS: i64 = 1_000_000;
     let mut t = table::Table::with_cooling(100 * MS, 60_000 * MS);

@@ -26,11 +26,13 @@
 //! often: the default `cold_after` is 0.1 s, because the flows created in the last
 //! `cold_after` are what stays boxed (at 1 s that was 6,500 of the 58,000 flows at the
 //! 1 GB benchmark capture's peak), while a flow whose packets are further apart than
-//! that costs one unpack and pack per gap (about 2,500 instructions). The sweep arms the
-//! heap at a flow's deadline just before packing it (a packed flow's deadline cannot move:
-//! a packet unpacks it first), so a packed flow's own entry is exact and its coming due,
-//! or a heap rebuild, reads its times from the record instead of unpacking and repacking
-//! it (that rearm was about 1,700 instructions, 51,000 times on the 1 GB capture).
+//! that costs one unpack and pack per gap (about 2,500 instructions). A packed flow's
+//! deadline cannot move (a packet unpacks it first), and its heap key is either the entry
+//! pushed when it was created or its deadline, one flag bit in the record: when the first
+//! comes due, the entry is pushed again at the deadline and the bit cleared in place, with
+//! no unpacking (that rearm was about 1,700 instructions, 51,000 times on the 1 GB
+//! capture). The sweep used to push the deadline entry at packing time instead, which
+//! left most flows with two entries: the heap's memory doubled for nothing.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -108,6 +110,7 @@ fn hash(key: &FlowKey) -> u64 {
 enum Slot {
     Free,
     Hot(Box<Conn>),
+    C32(Box<[u8; 32]>),
     C40(Box<[u8; 40]>),
     C48(Box<[u8; 48]>),
     C56(Box<[u8; 56]>),
@@ -126,7 +129,8 @@ fn cold_slot(rec: &[u8]) -> Option<Slot> {
         b
     }
     Some(match rec.len() {
-        0..=40 => Slot::C40(boxed(rec)),
+        0..=32 => Slot::C32(boxed(rec)),
+        33..=40 => Slot::C40(boxed(rec)),
         41..=48 => Slot::C48(boxed(rec)),
         49..=56 => Slot::C56(boxed(rec)),
         57..=64 => Slot::C64(boxed(rec)),
@@ -143,6 +147,7 @@ impl Slot {
     fn record(&self) -> Option<&[u8]> {
         Some(match self {
             Slot::Free | Slot::Hot(_) => return None,
+            Slot::C32(b) => &b[..],
             Slot::C40(b) => &b[..],
             Slot::C48(b) => &b[..],
             Slot::C56(b) => &b[..],
@@ -151,6 +156,21 @@ impl Slot {
             Slot::C96(b) => &b[..],
             Slot::C128(b) => &b[..],
             Slot::C256(b) => &b[..],
+        })
+    }
+
+    fn record_mut(&mut self) -> Option<&mut [u8]> {
+        Some(match self {
+            Slot::Free | Slot::Hot(_) => return None,
+            Slot::C32(b) => &mut b[..],
+            Slot::C40(b) => &mut b[..],
+            Slot::C48(b) => &mut b[..],
+            Slot::C56(b) => &mut b[..],
+            Slot::C64(b) => &mut b[..],
+            Slot::C80(b) => &mut b[..],
+            Slot::C96(b) => &mut b[..],
+            Slot::C128(b) => &mut b[..],
+            Slot::C256(b) => &mut b[..],
         })
     }
 
@@ -302,10 +322,13 @@ impl Table {
             if c.last_ts >= before {
                 return true;
             }
-            // Arm the heap at the flow's deadline while it is unpacked. A cold flow's
-            // deadline cannot move (a packet unpacks it first), so its entry is then exact:
-            // coming due, or a heap rebuild, never unpacks and repacks it (`rearm`).
-            if c.heap_key != c.deadline {
+            // The record holds a heap key only as "the deadline" or "the entry pushed
+            // when the flow was created" (a flag bit; `rearm` moves it from the second to
+            // the first in place). Any other key is armed at the deadline here. Not arming
+            // the usual flow keeps its one entry instead of adding a second (at the 1 GB
+            // benchmark capture's peak the heap held 119,408 entries of 12 bytes for
+            // 58,884 flows).
+            if c.heap_key != c.deadline && c.heap_key != c.first_ts.saturating_add(cl.udp_idle) {
                 c.heap_key = c.deadline;
                 heap.push(Reverse(Due::new(c.deadline, i)));
             }
@@ -351,7 +374,7 @@ impl Table {
     }
 
     /// Sets the heap key of connection `idx` to its deadline, and returns both as they
-    /// were; a cold flow is unpacked for it and packed again.
+    /// were (a cold flow's record changes in place: see `cold::arm`).
     fn rearm(&mut self, idx: u32) -> Option<(i64, i64)> {
         let cl = &mut self.cooling;
         let slot = self.slab.get_mut(idx as usize)?;
@@ -363,21 +386,9 @@ impl Table {
                 Some(was)
             }
             cold => {
-                let base = cl.base.unwrap_or(0);
-                let (heap_key, deadline) = cold::times(cold.record()?, base, cl.udp_idle);
-                if heap_key == deadline {
-                    // Armed when it was packed (`sweep`): nothing to change.
-                    return Some((heap_key, deadline));
-                }
-                let mut c = cold::unpack(cold.record()?, base, cl.udp_idle);
-                let was = (c.heap_key, c.deadline);
-                c.heap_key = c.deadline;
-                *cold = if cold::pack(&c, base, cl.udp_idle, &mut cl.buf) {
-                    cold_slot(&cl.buf)
-                } else {
-                    None
-                }
-                .unwrap_or_else(|| Slot::Hot(Box::new(c)));
+                let rec = cold.record_mut()?;
+                let was = cold::times(rec, cl.base.unwrap_or(0), cl.udp_idle);
+                cold::arm(rec);
                 Some(was)
             }
         }
@@ -482,18 +493,24 @@ impl Table {
 
     /// Stale heap entries of finished connections would otherwise stay until their
     /// (idle-timeout) key comes due: rebuild the heap from the live connections when it
-    /// holds more than twice as many entries, so it stays O(tracked connections).
+    /// holds more than twice as many entries, so it stays O(tracked connections), and
+    /// also when it is full and a fifth of it is stale, so that it doubles its memory
+    /// only for live entries. The rebuild reuses the heap's own buffer (live entries are
+    /// never more than the entries), so it allocates nothing.
     fn compact(&mut self) {
-        if self.heap.len() <= 2 * self.len + 1024 {
+        let (n, live) = (self.heap.len(), self.len);
+        let full = n == self.heap.capacity() && n >= live + live / 4 + 1024;
+        if n <= 2 * live + 1024 && !full {
             return;
         }
-        let mut live = Vec::with_capacity(self.len);
+        let mut v = std::mem::take(&mut self.heap).into_vec();
+        v.clear();
         for i in 0..self.slab.len() as u32 {
             if let Some((_, deadline)) = self.rearm(i) {
-                live.push(Reverse(Due::new(deadline, i)));
+                v.push(Reverse(Due::new(deadline, i)));
             }
         }
-        self.heap = BinaryHeap::from(live);
+        self.heap = BinaryHeap::from(v);
     }
 
     /// Call after changing a connection's `deadline`.
@@ -571,6 +588,11 @@ impl Table {
     #[cfg(test)]
     pub fn heap_len(&self) -> usize {
         self.heap.len()
+    }
+
+    #[cfg(test)]
+    pub fn heap_capacity(&self) -> usize {
+        self.heap.capacity()
     }
 
     /// (slots listed for the sweep, connections held packed).
