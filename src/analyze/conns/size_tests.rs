@@ -46,17 +46,24 @@ fn conn(port: u16, deadline: i64) -> (FlowKey, Box<Conn>) {
     (key, Box::new(c))
 }
 
+/// Inserts connection `p` (deadline 1,000,000 + p), then shrinks its deadline to `p`,
+/// as a close does: its first heap entry is stale from then on.
+fn insert_closing(t: &mut table::Table, p: u16) -> u32 {
+    let (k, c) = conn(p, 1_000_000 + i64::from(p));
+    let idx = t.insert(k, c);
+    if let Some(c) = t.conn_mut(idx) {
+        c.deadline = i64::from(p);
+    }
+    t.deadline_changed(idx);
+    idx
+}
+
 #[test]
 fn table_finds_earliest_deadline_and_keeps_the_heap_bounded() {
     let mut t = table::Table::default();
     // Many short-lived connections whose deadline shrinks once (a close), then go.
     for p in 0..20_000u16 {
-        let (k, c) = conn(p, 1_000_000 + i64::from(p));
-        let idx = t.insert(k, c);
-        if let Some(c) = t.conn_mut(idx) {
-            c.deadline = i64::from(p);
-        }
-        t.deadline_changed(idx);
+        let idx = insert_closing(&mut t, p);
         if p % 2 == 0 {
             t.remove(idx);
         }
@@ -83,12 +90,7 @@ fn the_heap_grows_for_live_entries_only() {
     // reached 65,536).
     let mut t = table::Table::default();
     for p in 0..20_000u16 {
-        let (k, c) = conn(p, 1_000_000 + i64::from(p));
-        let idx = t.insert(k, c);
-        if let Some(c) = t.conn_mut(idx) {
-            c.deadline = i64::from(p);
-        }
-        t.deadline_changed(idx);
+        insert_closing(&mut t, p);
     }
     assert_eq!(t.len(), 20_000);
     assert!(t.heap_capacity() <= 32_768, "{}", t.heap_capacity());
