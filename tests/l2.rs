@@ -80,6 +80,11 @@ fn arp(r: &Report) -> &ArpSection {
     r.arp.as_ref().expect("arp section")
 }
 
+/// Frames of the unsolicited ARP replies.
+fn unsolicited(a: &ArpSection) -> Vec<u64> {
+    a.unsolicited_replies.iter().map(|u| u.frame).collect()
+}
+
 fn entry<'a>(m: &'a MacTable, mac: &str) -> &'a MacEntry {
     m.entries
         .iter()
@@ -317,6 +322,33 @@ fn ip_conflict_lists_each_claimant_and_frame_per_vlan() {
 }
 
 #[test]
+fn a_reply_stamped_before_its_request_does_not_answer_it() {
+    // Time goes back 10 s (merged captures, or one file given twice): the reply is not
+    // the answer to the request with the same addresses that waits from later. A step
+    // back of 0.2 s (clock skew between interfaces) still answers.
+    let (a_ip, x_ip, y_ip) = ([10, 0, 0, 1], [10, 0, 0, 9], [10, 0, 0, 8]);
+    let r = synthetic(
+        &[
+            at(T0 + 10.0, arp_frame(A, BCAST, None, 1, A, a_ip, ZERO, x_ip)),
+            at(T0, arp_frame(B, A, None, 2, B, x_ip, A, a_ip)),
+            at(T0 + 0.5, arp_frame(A, BCAST, None, 1, A, a_ip, ZERO, y_ip)),
+            at(T0 + 0.3, arp_frame(C, A, None, 2, C, y_ip, A, a_ip)),
+        ],
+        |_| {},
+    );
+    let a = arp(&r);
+    let ex: Vec<(u64, Option<u64>)> = a
+        .exchanges
+        .iter()
+        .map(|x| (x.request_frame, x.reply_frame))
+        .collect();
+    assert_eq!(ex, vec![(1, None), (3, Some(4))]);
+    assert!((a.exchanges[1].latency_ms.unwrap() + 200.0).abs() < 1e-3);
+    assert_eq!(a.unanswered, vec![1]);
+    assert_eq!(unsolicited(a), vec![2]);
+}
+
+#[test]
 fn retransmitted_unanswered_and_late_replies() {
     let (a_ip, x_ip) = ([10, 0, 0, 1], [10, 0, 0, 9]);
     let r = synthetic(
@@ -353,13 +385,7 @@ fn retransmitted_unanswered_and_late_replies() {
     assert!((a.exchanges[0].latency_ms.unwrap() - 1500.0).abs() < 1e-3);
     assert!((a.exchanges[1].latency_ms.unwrap() - 500.0).abs() < 1e-3);
     assert_eq!(a.unanswered, vec![4]);
-    assert_eq!(
-        a.unsolicited_replies
-            .iter()
-            .map(|u| u.frame)
-            .collect::<Vec<_>>(),
-        vec![5]
-    );
+    assert_eq!(unsolicited(a), vec![5]);
     assert_eq!((a.totals.answered, a.totals.unanswered), (2, 1));
 }
 

@@ -41,6 +41,10 @@ type Vlan = Option<u16>;
 
 /// Most MACs and frames kept per conflict.
 const MAX_CONFLICT_ITEMS: usize = 64;
+/// A reply stamped more than this before a waiting request cannot be its answer: time went
+/// back (merged captures, or one file given twice) and the request is from later. A
+/// smaller step back is clock skew between interfaces and still answers.
+const REPLY_BEFORE_REQUEST_NS: i64 = 1_000_000_000;
 
 #[derive(Debug, Clone, Copy)]
 struct Binding {
@@ -310,7 +314,7 @@ impl ArpAnalyzer {
                     continue;
                 };
                 let dt = p.ts_ns.saturating_sub(x.request_ts);
-                if dt > self.timeout_ns {
+                if dt > self.timeout_ns || dt < -REPLY_BEFORE_REQUEST_NS {
                     continue;
                 }
                 x.entry.reply_frame = Some(p.frame);
