@@ -12,7 +12,8 @@
 //!   waits for a reply;
 //! - a reply with sender IP = target IP is gratuitous; a reply whose (target IP, sender IP)
 //!   matches a waiting request's (sender IP, target IP) on the same VLAN, within the reply
-//!   timeout, answers it (and every earlier retransmission of it still waiting); a reply to
+//!   timeout and not more than a second before it (time can go back where captures are
+//!   merged), answers it (and every earlier retransmission of it still waiting); a reply to
 //!   0.0.0.0 answers a probe (the address is in use); any other reply is unsolicited.
 //!
 //! The VLAN is the outer tag (untagged = none): the same IP on two VLANs is two hosts, not a
