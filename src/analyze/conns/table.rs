@@ -142,36 +142,34 @@ fn cold_slot(rec: &[u8]) -> Option<Slot> {
     })
 }
 
+/// `Some(expr)` with `b` bound to the record box of a cold slot, `None` for the others:
+/// one list of the size classes for [`Slot::record`] and [`Slot::record_mut`].
+macro_rules! cold_record {
+    ($slot:expr, $b:ident => $e:expr) => {
+        match $slot {
+            Slot::Free | Slot::Hot(_) => None,
+            Slot::C32($b) => Some($e),
+            Slot::C40($b) => Some($e),
+            Slot::C48($b) => Some($e),
+            Slot::C56($b) => Some($e),
+            Slot::C64($b) => Some($e),
+            Slot::C80($b) => Some($e),
+            Slot::C96($b) => Some($e),
+            Slot::C128($b) => Some($e),
+            Slot::C256($b) => Some($e),
+        }
+    };
+}
+
 impl Slot {
     /// The packed record of a cold slot.
     fn record(&self) -> Option<&[u8]> {
-        Some(match self {
-            Slot::Free | Slot::Hot(_) => return None,
-            Slot::C32(b) => &b[..],
-            Slot::C40(b) => &b[..],
-            Slot::C48(b) => &b[..],
-            Slot::C56(b) => &b[..],
-            Slot::C64(b) => &b[..],
-            Slot::C80(b) => &b[..],
-            Slot::C96(b) => &b[..],
-            Slot::C128(b) => &b[..],
-            Slot::C256(b) => &b[..],
-        })
+        cold_record!(self, b => &b[..])
     }
 
+    /// The same, to change in place (`cold::arm`).
     fn record_mut(&mut self) -> Option<&mut [u8]> {
-        Some(match self {
-            Slot::Free | Slot::Hot(_) => return None,
-            Slot::C32(b) => &mut b[..],
-            Slot::C40(b) => &mut b[..],
-            Slot::C48(b) => &mut b[..],
-            Slot::C56(b) => &mut b[..],
-            Slot::C64(b) => &mut b[..],
-            Slot::C80(b) => &mut b[..],
-            Slot::C96(b) => &mut b[..],
-            Slot::C128(b) => &mut b[..],
-            Slot::C256(b) => &mut b[..],
-        })
+        cold_record!(self, b => &mut b[..])
     }
 
     fn is_free(&self) -> bool {
@@ -376,7 +374,7 @@ impl Table {
     /// Sets the heap key of connection `idx` to its deadline, and returns both as they
     /// were (a cold flow's record changes in place: see `cold::arm`).
     fn rearm(&mut self, idx: u32) -> Option<(i64, i64)> {
-        let cl = &mut self.cooling;
+        let cl = &self.cooling;
         let slot = self.slab.get_mut(idx as usize)?;
         match slot {
             Slot::Free => None,
