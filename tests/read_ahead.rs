@@ -1,7 +1,8 @@
-//! Regular files are read by a read-ahead thread in 1 MiB blocks whose buffers are swapped
-//! into the record reader (capture/ahead.rs): records cut by block boundaries, records
-//! bigger than the 64 KiB headroom and bigger than a block, and a file cut inside a record
-//! must give exactly the frames the in-memory reader gives for the same bytes.
+//! Regular files are read by a read-ahead thread, either in 1 MiB blocks whose buffers are
+//! swapped into the record reader or as memory-mapped 1 MiB windows that overlap by the
+//! 64 KiB headroom (capture/ahead.rs): records cut by block or window boundaries, records
+//! bigger than the headroom and bigger than a block, and a file cut inside a record must give
+//! exactly the frames the in-memory reader gives for the same bytes, both ways.
 
 use std::io::{Cursor, Write};
 use std::os::unix::fs::FileExt;
@@ -59,7 +60,6 @@ fn compare(name: &str, bytes: &[u8]) -> usize {
     std::fs::File::create(&path)
         .and_then(|mut f| f.write_all(bytes))
         .expect("write capture");
-    let from_file = frames(CaptureFile::open(&path, 0, DEFAULT_MAX_RECORD).expect("opens"));
     let in_memory = frames(
         CaptureFile::from_reader(
             Box::new(Cursor::new(bytes.to_vec())),
@@ -69,19 +69,39 @@ fn compare(name: &str, bytes: &[u8]) -> usize {
         )
         .expect("reads"),
     );
-    assert_eq!(from_file.1, in_memory.1, "{name}: damage offset");
-    check_file_offsets(name, &path);
-    assert_eq!(from_file.0.len(), in_memory.0.len(), "{name}: frame count");
-    assert!(from_file.0 == in_memory.0, "{name}: frames differ");
-    from_file.0.len()
+    for map in [false, true] {
+        let from_file = frames(open(&path, map));
+        assert_eq!(
+            from_file.1, in_memory.1,
+            "{name} (mapped: {map}): damage offset"
+        );
+        check_file_offsets(name, &path, map);
+        assert_eq!(
+            from_file.0.len(),
+            in_memory.0.len(),
+            "{name} (mapped: {map}): frame count"
+        );
+        assert!(
+            from_file.0 == in_memory.0,
+            "{name} (mapped: {map}): frames differ"
+        );
+    }
+    in_memory.0.len()
+}
+
+/// Opens `path`, read into blocks or mapped.
+fn open(path: &std::path::Path, map: bool) -> CaptureFile {
+    let mut c = CaptureFile::open(path, 0, DEFAULT_MAX_RECORD).expect("opens");
+    c.map_file(map);
+    c
 }
 
 /// Every frame that lies in a read-ahead block says where its bytes are in the file, and
 /// the file holds exactly those bytes there (the stream history reads them back from
 /// there instead of copying them). Returns how many frames were located.
-fn check_file_offsets(name: &str, path: &std::path::Path) -> usize {
+fn check_file_offsets(name: &str, path: &std::path::Path, map: bool) -> usize {
     let file = std::fs::File::open(path).expect("reopen");
-    let mut c = CaptureFile::open(path, 0, DEFAULT_MAX_RECORD).expect("opens");
+    let mut c = open(path, map);
     let (mut frame, mut located) = (1, 0);
     loop {
         match c.next_packet(frame) {
@@ -121,7 +141,11 @@ fn small_records_across_many_block_boundaries() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("small.pcap");
     std::fs::write(&path, pcap(&lens)).expect("write capture");
-    assert!(check_file_offsets("small.pcap", &path) > 4_400);
+    let read = check_file_offsets("small.pcap", &path, false);
+    assert!(read > 4_400, "{read}");
+    // Mapped, every frame after the first 4 KiB (read with the file header) is in a window.
+    let mapped = check_file_offsets("small.pcap", &path, true);
+    assert!(mapped >= read, "{mapped} < {read}");
 }
 
 #[test]
@@ -161,7 +185,7 @@ fn a_file_is_read_with_at_most_four_blocks() {
     let path = dir.path().join("blocks.pcap");
     std::fs::write(&path, pcap(&lens)).expect("write capture");
     for run in 0..40 {
-        let mut c = CaptureFile::open(&path, 0, DEFAULT_MAX_RECORD).expect("opens");
+        let mut c = open(&path, false);
         let (mut frame, mut most) = (1u64, 0);
         loop {
             match c.next_packet(frame) {

@@ -11,7 +11,8 @@
 //! is *not* guaranteed (broken writers exist), consumers use `data` for bytes and
 //! `wire_len` for sizes; nothing here allocates per packet in the steady state.
 //!
-//! Threads: a regular file is read ahead by a thread of its own (`ahead.rs`); the records
+//! Threads: a regular file is read ahead (memory-mapped a window at a time) by a thread of
+//! its own (`ahead.rs`); the records
 //! are still parsed and delivered on the caller's thread, in order. A live capture has its
 //! capture thread ([`live`]).
 
@@ -20,6 +21,7 @@ pub use ahead::SharedBlock;
 pub mod file;
 pub mod filter;
 pub mod live;
+mod sigbus;
 pub mod source;
 pub mod writer;
 

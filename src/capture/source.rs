@@ -53,6 +53,14 @@ impl FileSet {
         })
     }
 
+    /// Whether regular files are memory-mapped (see `ahead`) rather than read into
+    /// buffers; set before the first packet is read.
+    pub fn map_files(&mut self, on: bool) {
+        for f in &mut self.files {
+            f.map_file(on);
+        }
+    }
+
     /// (bytes read, total bytes) over all files; the total is None when an input is
     /// standard input or a pipe.
     pub fn progress(&self) -> (u64, Option<u64>) {

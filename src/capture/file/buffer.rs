@@ -8,13 +8,15 @@
 //! a 4 KiB buffer, one being read at least 1 MiB; one that ended keeps nothing.
 
 use std::fs::File;
-use std::io::{ErrorKind, Read, Seek, SeekFrom};
+use std::io::{ErrorKind, Read};
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::capture::ahead::{ReadAhead, SharedBlock, Source, AHEAD_HEADROOM, BLOCK};
+use crate::capture::ahead::{Chunk, ReadAhead, SharedBlock, Source, Window, AHEAD_HEADROOM, BLOCK};
+use crate::capture::sigbus;
 
 const MIN_BUFFER: usize = 1 << 20;
 /// The buffer of a file that has not started reading packets: enough for file headers.
@@ -27,6 +29,12 @@ pub(super) struct Reopen {
     pub(super) file: Option<Arc<File>>,
     /// Bytes read so far: where a reopened file continues.
     pub(super) pos: u64,
+    /// Whether to try mapping windows of the file (off once a map fails or reaches the
+    /// size the file had: the rest, if it grows, is read).
+    pub(super) map: bool,
+    /// Where the first window starts, when not at `pos` (the unread offset: the bytes
+    /// buffered while the headers were read are then mapped again, not copied).
+    pub(super) map_from: Option<u64>,
 }
 
 impl Reopen {
@@ -36,9 +44,7 @@ impl Reopen {
             None => {
                 // The file may have vanished or changed since it was opened: that is a read
                 // error here, which the reader reports as damage at this offset.
-                let mut f = File::open(&self.path)?;
-                f.seek(SeekFrom::Start(self.pos))?;
-                Arc::new(f)
+                Arc::new(File::open(&self.path)?)
             }
         };
         Ok(self.file.insert(file))
@@ -47,8 +53,9 @@ impl Reopen {
 
 impl Read for Reopen {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let mut file: &File = self.open()?;
-        let n = file.read(buf)?;
+        // At `pos`, not at the descriptor's offset: mapped windows move `pos` only.
+        let pos = self.pos;
+        let n = self.open()?.read_at(buf, pos)?;
         self.pos += n as u64;
         Ok(n)
     }
@@ -59,6 +66,46 @@ impl Source for Reopen {
         // An open error comes back from the read that follows.
         let pos = self.pos;
         self.open().ok().map(|f| (Arc::clone(f), pos))
+    }
+
+    fn window(&mut self) -> Option<std::io::Result<Window>> {
+        if !self.map {
+            return None;
+        }
+        let start = self.map_from.unwrap_or(self.pos);
+        // The size now: a window never passes the end of the file (its pages would raise
+        // SIGBUS), and a file that grows after this is read for the rest.
+        let (file, size) = match self
+            .open()
+            .and_then(|f| Ok((Arc::clone(f), f.metadata()?.len())))
+        {
+            Ok(f) => f,
+            Err(e) => return Some(Err(e)),
+        };
+        let left = size.saturating_sub(start);
+        if left == 0 {
+            self.map = false;
+            return None;
+        }
+        let own = usize::try_from(left).map_or(BLOCK, |l| l.min(BLOCK));
+        let len =
+            usize::try_from(left).map_or(own + AHEAD_HEADROOM, |l| l.min(own + AHEAD_HEADROOM));
+        if self.map_from.is_some() {
+            // This file's first window.
+            sigbus::watch(&self.path);
+        }
+        match Window::map(&file, start, own, len) {
+            Ok(w) => {
+                self.map_from = None;
+                self.pos = start + own as u64;
+                Some(Ok(w))
+            }
+            // A file system that cannot map (some network and FUSE ones): read instead.
+            Err(_) => {
+                self.map = false;
+                None
+            }
+        }
     }
 }
 
@@ -134,6 +181,8 @@ pub(super) struct Buffer {
     pub(super) eof: bool,
     /// Holds a block's unread tail while the next block is awaited (reused).
     spare: Vec<u8>,
+    /// Map a regular file rather than read it, when it starts being read.
+    pub(super) map_file: bool,
 }
 
 impl Buffer {
@@ -146,6 +195,7 @@ impl Buffer {
             offset: 0,
             eof: false,
             spare: Vec::new(),
+            map_file: false,
         }
     }
 
@@ -199,11 +249,15 @@ impl Buffer {
         Ok(self.len - self.pos)
     }
 
-    /// [`Buffer::fill`] from the read-ahead thread's blocks. The usual case swaps buffers:
-    /// the unread tail (part of one record) is copied into the new block's headroom, just
-    /// before its bytes, and the old buffer goes back to the thread; so file bytes are
-    /// copied once, by the kernel, on the other core. A tail longer than the headroom (a
-    /// record bigger than 64 KiB) falls back to appending, growing as bytes arrive.
+    /// [`Buffer::fill`] from the read-ahead thread's windows and blocks.
+    ///
+    /// A window (a mapped range of the file) that holds the unread bytes simply replaces
+    /// the buffer: windows overlap by the headroom, so the unread tail (part of one record)
+    /// is already in the next one. A block swaps buffers: the tail is copied into the new
+    /// block's headroom, just before its bytes, and the old buffer goes back to the thread;
+    /// so file bytes are copied once, by the kernel, on the other core. A tail longer than
+    /// the headroom (a record bigger than 64 KiB) falls back to appending, growing as
+    /// bytes arrive.
     fn fill_ahead(&mut self, need: usize) -> std::io::Result<usize> {
         while self.len - self.pos < need {
             let tail = self.len - self.pos;
@@ -222,11 +276,17 @@ impl Buffer {
             let Input::Ahead(ahead) = &mut self.reader else {
                 unreachable!("fill_ahead is called for Input::Ahead only");
             };
-            let Some(mut block) = ahead.next_block()? else {
+            let Some(chunk) = ahead.next_block()? else {
                 self.eof = true;
                 break;
             };
-            let got = block.len - AHEAD_HEADROOM;
+            let mut block = match chunk {
+                Chunk::Window(w) => {
+                    self.take_window(w)?;
+                    continue;
+                }
+                Chunk::Block(b) => b,
+            };
             if tail <= AHEAD_HEADROOM {
                 let start = AHEAD_HEADROOM - tail;
                 block.data[start..AHEAD_HEADROOM].copy_from_slice(&self.buf[self.pos..self.len]);
@@ -234,34 +294,77 @@ impl Buffer {
                 // point into it rather than copy payloads out.
                 let len = block.len;
                 let new = Storage::Shared(ahead.share(block, start));
-                if let Storage::Own(old) = std::mem::replace(&mut self.buf, new) {
-                    if old.len() == AHEAD_HEADROOM + BLOCK {
-                        ahead.recycle(old);
-                    } else if old.capacity() <= AHEAD_HEADROOM {
-                        // A tail kept above (or the header buffer): reused for the next.
-                        self.spare = old;
-                    }
-                }
+                self.replace_buf(new);
                 self.pos = start;
                 self.len = len;
             } else {
-                let buf = self.buf.own_mut();
-                if self.pos > 0 {
-                    buf.copy_within(self.pos..self.len, 0);
-                    self.len -= self.pos;
-                    self.pos = 0;
-                }
-                if buf.len() < self.len + got {
-                    let size = (self.len + got).checked_next_power_of_two();
-                    grow_to(buf, self.len, size.unwrap_or(self.len + got));
-                }
-                buf[self.len..self.len + got]
-                    .copy_from_slice(&block.data[AHEAD_HEADROOM..block.len]);
-                self.len += got;
-                ahead.recycle(block.data);
+                self.append(&block.data[AHEAD_HEADROOM..block.len]);
+                self.recycle(block.data);
             }
         }
         Ok(self.len - self.pos)
+    }
+
+    /// Moves on to window `w`: it replaces the buffer when it holds every unread byte, else
+    /// (a record longer than the windows' overlap) its bytes past the buffered ones are
+    /// appended.
+    fn take_window(&mut self, w: Window) -> std::io::Result<()> {
+        let (from, to) = (w.start, w.start + w.map.len() as u64);
+        let end = self.offset + (self.len - self.pos) as u64;
+        if from <= self.offset && end <= to {
+            self.pos = (self.offset - from) as usize;
+            self.len = w.map.len();
+            let Input::Ahead(ahead) = &self.reader else {
+                unreachable!("windows come from the read-ahead thread");
+            };
+            let shared = ahead.share_window(w);
+            self.replace_buf(Storage::Shared(shared));
+        } else if (from..=to).contains(&end) {
+            self.append(&w.map[(end - from) as usize..]);
+        } else {
+            // The thread maps from where the buffered bytes end; anything else is a bug,
+            // reported as a read error at this offset rather than wrong bytes.
+            return Err(std::io::Error::other(format!(
+                "read-ahead window at offset {from} does not continue the bytes read up to {end}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Sets the buffer's storage, keeping the old one for reuse where it can be.
+    fn replace_buf(&mut self, new: Storage) {
+        if let Storage::Own(old) = std::mem::replace(&mut self.buf, new) {
+            if old.capacity() <= AHEAD_HEADROOM {
+                // A tail kept above (or the header buffer): reused for the next.
+                self.spare = old;
+            } else {
+                self.recycle(old);
+            }
+        }
+    }
+
+    /// Gives a read-ahead buffer back to its thread (others are dropped).
+    fn recycle(&mut self, buf: Vec<u8>) {
+        if let Input::Ahead(ahead) = &mut self.reader {
+            ahead.recycle(buf);
+        }
+    }
+
+    /// Appends `bytes` after the unread ones, in a buffer of our own (moving the unread
+    /// bytes to its start, growing it by doubling as needed).
+    fn append(&mut self, bytes: &[u8]) {
+        let buf = self.buf.own_mut();
+        if self.pos > 0 {
+            buf.copy_within(self.pos..self.len, 0);
+            self.len -= self.pos;
+            self.pos = 0;
+        }
+        if buf.len() < self.len + bytes.len() {
+            let size = (self.len + bytes.len()).checked_next_power_of_two();
+            grow_to(buf, self.len, size.unwrap_or(self.len + bytes.len()));
+        }
+        buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
     }
 
     /// Read-ahead blocks made so far (0 when the input is not read ahead).
@@ -306,7 +409,10 @@ impl Buffer {
     /// a buffer large enough for few, large reads.
     pub(super) fn start_reading(&mut self) {
         if matches!(self.reader, Input::File(_)) {
-            if let Input::File(file) = std::mem::replace(&mut self.reader, Input::Closed) {
+            if let Input::File(mut file) = std::mem::replace(&mut self.reader, Input::Closed) {
+                // Mapped from the first unread byte: the buffered ones are mapped again.
+                file.map = self.map_file;
+                file.map_from = self.map_file.then_some(self.offset);
                 self.reader = Input::Ahead(ReadAhead::start(file));
             }
         }
@@ -322,5 +428,51 @@ impl Buffer {
         self.pos = 0;
         self.len = 0;
         self.reader = Input::Closed;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A file that grows after its last window was mapped: the windows stop at the size
+    /// they saw, and the reads that follow start where they stopped (not where the
+    /// descriptor was left by the header read), so the appended bytes come next.
+    #[test]
+    fn reads_continue_where_the_windows_stopped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("growing");
+        let first: Vec<u8> = (0..BLOCK + 5_000).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &first).expect("write");
+        let mut r = Reopen {
+            path: path.clone(),
+            file: Some(Arc::new(File::open(&path).expect("open"))),
+            pos: 0,
+            map: true,
+            map_from: Some(100),
+        };
+        // The header read went on past the first unread byte (100), where the first window
+        // starts; and it moved the descriptor: the reads below must not start there.
+        let mut head = [0u8; 4096];
+        r.read_exact(&mut head).expect("header");
+        let mut got = head[..100].to_vec();
+        while let Some(w) = r.window() {
+            let w = w.expect("maps");
+            assert_eq!(w.start, got.len() as u64, "windows follow each other");
+            assert!(w.map.len() <= w.own + AHEAD_HEADROOM);
+            got.extend_from_slice(&w.map[..w.own]);
+        }
+        assert!(got == first, "the windows hold the file as it was");
+        let more = b"appended after the last window";
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(more))
+            .expect("append");
+        assert!(r.window().is_none(), "no window once the reads took over");
+        let mut rest = Vec::new();
+        r.read_to_end(&mut rest).expect("read");
+        assert_eq!(rest, more);
     }
 }

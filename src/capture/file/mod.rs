@@ -165,6 +165,8 @@ impl CaptureFile {
                     path: path.to_path_buf(),
                     file: Some(Arc::new(f)),
                     pos: 0,
+                    map: false,
+                    map_from: None,
                 })
             } else {
                 Input::Stream(Box::new(f))
@@ -352,6 +354,12 @@ impl CaptureFile {
     }
 
     /// Bytes of the file consumed so far.
+    /// Whether the file, if it is a regular one, is memory-mapped when it starts being
+    /// read (rather than read into buffers; see `capture::ahead`).
+    pub fn map_file(&mut self, on: bool) {
+        self.buf.map_file = on;
+    }
+
     pub fn offset(&self) -> u64 {
         self.buf.offset
     }
