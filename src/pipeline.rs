@@ -228,10 +228,8 @@ pub fn run_source(
     }
     if let Source::Files(f) = &mut source {
         // A mapped file saves the reader thread its copy of every byte but costs the
-        // pipeline thread more per byte (the bytes come from memory, not from the cache
-        // the copy left them in; 1 GB default run: 0.43 s read, 0.48 s mapped). So map
-        // only when the analysis threads leave the reader no core of its own (1 GB
-        // `--all --json` on two cores: 0.82 s read, 0.75 s mapped).
+        // pipeline thread more per byte (see `capture::ahead`). So map only when the
+        // analysis threads leave the reader no core of its own.
         let analysis = 1 + usize::from(stream_thread.is_some());
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         f.map_files(analysis >= cores);

@@ -1,5 +1,5 @@
 //! Regular files are read by a read-ahead thread, either in 1 MiB blocks whose buffers are
-//! swapped into the record reader or as memory-mapped 1 MiB windows that overlap by the
+//! swapped into the record reader or as memory-mapped 4 MiB windows that overlap by the
 //! 64 KiB headroom (capture/ahead.rs): records cut by block or window boundaries, records
 //! bigger than the headroom and bigger than a block, and a file cut inside a record must give
 //! exactly the frames the in-memory reader gives for the same bytes, both ways.
@@ -132,17 +132,17 @@ fn check_file_offsets(name: &str, path: &std::path::Path, map: bool) -> usize {
 
 #[test]
 fn small_records_across_many_block_boundaries() {
-    // 60..1514-byte records: about 4,500 of them fill 3.5 MiB, so several block edges
-    // fall inside records and inside record headers.
-    let lens: Vec<usize> = (0..4_500).map(|i| 60 + (i * 337) % 1455).collect();
-    assert_eq!(compare("small.pcap", &pcap(&lens)), 4_500);
+    // 60..1514-byte records: 14,000 of them fill 10.6 MiB, so several block and window
+    // edges fall inside records and inside record headers.
+    let lens: Vec<usize> = (0..14_000).map(|i| 60 + (i * 337) % 1455).collect();
+    assert_eq!(compare("small.pcap", &pcap(&lens)), 14_000);
     // Nearly all of them lie in read-ahead blocks (the first few are read before the
     // read-ahead thread starts).
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("small.pcap");
     std::fs::write(&path, pcap(&lens)).expect("write capture");
     let read = check_file_offsets("small.pcap", &path, false);
-    assert!(read > 4_400, "{read}");
+    assert!(read > 13_900, "{read}");
     // Mapped, every frame after the first 4 KiB (read with the file header) is in a window.
     let mapped = check_file_offsets("small.pcap", &path, true);
     assert!(mapped >= read, "{mapped} < {read}");
@@ -166,9 +166,18 @@ fn records_bigger_than_the_headroom_and_than_a_block() {
 
 #[test]
 fn a_file_cut_inside_a_record_is_damaged_at_the_same_offset() {
-    let lens: Vec<usize> = (0..3_000).map(|i| 200 + (i * 911) % 1300).collect();
+    // 9.7 MiB: cuts at block (1 MiB) and window (4 MiB) edges and between them.
+    let lens: Vec<usize> = (0..12_000).map(|i| 200 + (i * 911) % 1300).collect();
     let bytes = pcap(&lens);
-    for cut in [bytes.len() - 7, (1 << 20) + 5, (2 << 20) - 3, 2_500_000] {
+    let cuts = [
+        bytes.len() - 7,
+        (1 << 20) + 5,
+        (2 << 20) - 3,
+        2_500_000,
+        (4 << 20) + 5,
+        (8 << 20) - 3,
+    ];
+    for cut in cuts {
         compare("cut.pcap", &bytes[..cut]);
     }
 }

@@ -15,7 +15,9 @@ use std::path::PathBuf;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::capture::ahead::{Chunk, ReadAhead, SharedBlock, Source, Window, AHEAD_HEADROOM, BLOCK};
+use crate::capture::ahead::{
+    Chunk, ReadAhead, SharedBlock, Source, Window, AHEAD_HEADROOM, WINDOW,
+};
 use crate::capture::sigbus;
 
 const MIN_BUFFER: usize = 1 << 20;
@@ -87,7 +89,7 @@ impl Source for Reopen {
             self.map = false;
             return None;
         }
-        let own = usize::try_from(left).map_or(BLOCK, |l| l.min(BLOCK));
+        let own = usize::try_from(left).map_or(WINDOW, |l| l.min(WINDOW));
         let len =
             usize::try_from(left).map_or(own + AHEAD_HEADROOM, |l| l.min(own + AHEAD_HEADROOM));
         if self.map_from.is_some() {
@@ -443,7 +445,7 @@ mod tests {
     fn reads_continue_where_the_windows_stopped() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("growing");
-        let first: Vec<u8> = (0..BLOCK + 5_000).map(|i| (i % 251) as u8).collect();
+        let first: Vec<u8> = (0..WINDOW + 5_000).map(|i| (i % 251) as u8).collect();
         std::fs::write(&path, &first).expect("write");
         let mut r = Reopen {
             path: path.clone(),
