@@ -8,19 +8,25 @@
 //! can be done from a signal handler: the report cannot be finished, since the bytes the
 //! analysis was in the middle of no longer exist.
 //!
-//! Invariants: the handler only calls `write` and `_exit` (async-signal-safe) and reads
-//! one atomic pointer to a message that is never freed; one message is kept per mapped
-//! file (about 300 bytes and the path; at most 65,535 input files).
+//! Invariants: the handler only reads atomics and calls `write` and `_exit`
+//! (async-signal-safe). The line lives in a fixed static buffer of atomic bytes, so
+//! naming a file allocates nothing, and a line being rewritten while the handler reads it
+//! can at worst come out garbled, never undefined. When several files are read, the line
+//! names the last one mapped: a file still held by a later stage (the stream thread keeps
+//! a few windows) and cut short would be misnamed.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Once;
+
+/// Room for the line; a longer one is cut (it still ends in a newline).
+const ROOM: usize = 4096;
+
+static LINE: [AtomicU8; ROOM] = [const { AtomicU8::new(0) }; ROOM];
+static LEN: AtomicUsize = AtomicUsize::new(0);
 
 /// Said when no file was named yet (cannot happen: `watch` names one before mapping).
 const UNNAMED: &[u8] = b"netlens: a capture file was cut short while it was being read (SIGBUS); read a copy that is not being changed\n";
-
-/// The line for the file most recently mapped: a leaked `&'static [u8]`.
-static MESSAGE: AtomicPtr<&'static [u8]> = AtomicPtr::new(std::ptr::null_mut());
 
 /// Names `path` as the file being mapped, and makes sure the handler is installed.
 pub fn watch(path: &Path) {
@@ -31,10 +37,16 @@ pub fn watch(path: &Path) {
         path.display(),
         path.display()
     );
-    let cell: &'static &'static [u8] = Box::leak(Box::new(&*Box::leak(
-        line.into_boxed_str().into_boxed_bytes(),
-    )));
-    MESSAGE.store(std::ptr::from_ref(cell).cast_mut(), Ordering::Release);
+    let mut bytes = line.into_bytes();
+    if bytes.len() > ROOM {
+        bytes.truncate(ROOM);
+        bytes[ROOM - 1] = b'\n';
+    }
+    LEN.store(0, Ordering::Release);
+    for (cell, &b) in LINE.iter().zip(&bytes) {
+        cell.store(b, Ordering::Relaxed);
+    }
+    LEN.store(bytes.len(), Ordering::Release);
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         // SAFETY: a zeroed `sigaction` with an empty mask and a plain handler is valid;
@@ -49,17 +61,51 @@ pub fn watch(path: &Path) {
 }
 
 extern "C" fn on_sigbus(_signal: libc::c_int) {
-    let cell = MESSAGE.load(Ordering::Acquire);
-    // SAFETY: a non-null pointer came from `Box::leak` in `watch` and is never freed.
-    let line: &[u8] = if cell.is_null() {
-        UNNAMED
-    } else {
-        unsafe { *cell }
-    };
+    let len = LEN.load(Ordering::Acquire);
+    let mut line = [0u8; ROOM];
+    for (b, cell) in line.iter_mut().zip(&LINE).take(len) {
+        *b = cell.load(Ordering::Relaxed);
+    }
+    let line: &[u8] = if len == 0 { UNNAMED } else { &line[..len] };
     // SAFETY: writing a valid buffer to fd 2 and exiting without unwinding or running
     // destructors are both async-signal-safe.
     unsafe {
         libc::write(2, line.as_ptr().cast(), line.len());
         libc::_exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn current() -> String {
+        let len = LEN.load(Ordering::Acquire);
+        let bytes: Vec<u8> = LINE
+            .iter()
+            .take(len)
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[test]
+    fn the_line_names_the_last_file_and_fits_its_buffer() {
+        watch(Path::new("/captures/first.pcap"));
+        watch(Path::new("/captures/second.pcap"));
+        let line = current();
+        assert!(
+            line.starts_with("netlens: /captures/second.pcap was cut short"),
+            "{line}"
+        );
+        assert!(
+            line.ends_with("netlens read - < /captures/second.pcap\n"),
+            "{line}"
+        );
+        let long = format!("/{}", "d".repeat(5000));
+        watch(Path::new(&long));
+        let line = current();
+        assert_eq!(line.len(), ROOM);
+        assert!(line.ends_with('\n'));
     }
 }
