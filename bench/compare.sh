@@ -317,6 +317,12 @@ peer tcpflow      "$N" 'rm -rf "$SHM_DIR"' tcpflow tcpflow -r "$MAIN" -o "$SHM_D
 peer tcpdump      "$N" "" tcpdump env TZ=UTC tcpdump -nn -r "$MAIN"
 peer tcpdump-copy "$N" "" tcpdump tcpdump -r "$MAIN" -w /dev/null
 
+log "planning: the harness's own cost"
+# `true` through the same wrappers as every run (GNU time, timeout, the two clock reads):
+# the fixed cost each measured wall time includes, about 5 ms on the project's machine,
+# a tenth of a 100 MB run. report.py also gives the per-packet growth net of it.
+measure harness-noop harness none "$N" -- true
+
 log "measuring (rounds of every planned measurement)"
 run_planned
 rm -rf "$SHM_DIR"

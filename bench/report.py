@@ -77,7 +77,8 @@ def build(work):
             e["median_cpu_s"] = round(statistics.median((x["user_s"] or 0) + (x["sys_s"] or 0) for x in ok), 3)
             e["packets"] = pk
             e["pps"] = round(pk / w) if w > 0 else None
-            e["file_mb_per_s"] = round(files[fkey]["bytes"] / 1e6 / w, 1) if w > 0 else None
+            fbytes = files.get(fkey, {}).get("bytes", 0)  # the harness row reads no file
+            e["file_mb_per_s"] = round(fbytes / 1e6 / w, 1) if w > 0 else None
         try:
             with open(f"{work}/{name}.probe") as f:
                 e["probe_self_report"] = probe_fields(f.readline())
@@ -133,6 +134,18 @@ def growth(by):
                 (ra[i]["wall_s"] / a["packets"]) / (rb[i]["wall_s"] / b["packets"]) for i in both), 3)
             g["rss_ratio_paired"] = round(statistics.median(
                 rb[i]["rss_kib"] / ra[i]["rss_kib"] for i in both if ra[i]["rss_kib"]), 3)
+        # Net of the harness's fixed cost per run (the `true` row): what the program itself
+        # costs per packet, without the wrappers' start-up that weighs on a short run.
+        noop = by.get("harness-noop")
+        fixed = noop.get("median_wall_s") if noop and noop.get("status") == "ok" else None
+        if fixed is not None and a["median_wall_s"] > fixed and b["median_wall_s"] > fixed:
+            g["harness_fixed_s"] = fixed
+            g["per_packet_ratio_net"] = round(
+                ((a["median_wall_s"] - fixed) / a["packets"]) / ((b["median_wall_s"] - fixed) / b["packets"]), 3)
+            if both:
+                g["per_packet_ratio_net_paired"] = round(statistics.median(
+                    ((ra[i]["wall_s"] - fixed) / a["packets"]) / ((rb[i]["wall_s"] - fixed) / b["packets"])
+                    for i in both), 3)
         out[mode] = g
     return out
 
@@ -191,12 +204,16 @@ def show(rep, out=sys.stdout):
               ", ".join(sorted({e['status'] for e in nl})) + ")", file=out)
     gr = rep.get("growth") or growth(by)  # results saved before the growth table: computed
     if gr:
+        fixed = next((g["harness_fixed_s"] for g in gr.values() if "harness_fixed_s" in g), None)
         print("\nGrowth from the small file to the main file (RSS: main / small peak; per packet: "
-              "small / main wall per packet; paired = median of per-round ratios):", file=out)
+              "small / main wall per packet; paired = median of per-round ratios"
+              + (f"; net = with the harness's own {fixed * 1000:.1f} ms per run (the `true` row) "
+                 "taken off both walls" if fixed is not None else "") + "):", file=out)
         rows = [[k, fmt_x(g.get("rss_ratio")), fmt_x(g.get("rss_ratio_paired")),
-                 fmt_x(g.get("per_packet_ratio")), fmt_x(g.get("per_packet_ratio_paired"))]
+                 fmt_x(g.get("per_packet_ratio")), fmt_x(g.get("per_packet_ratio_paired")),
+                 fmt_x(g.get("per_packet_ratio_net")), fmt_x(g.get("per_packet_ratio_net_paired"))]
                 for k, g in gr.items()]
-        print(table(rows, ["mode", "RSS", "paired", "per packet", "paired"]), file=out)
+        print(table(rows, ["mode", "RSS", "paired", "per packet", "paired", "net", "paired"]), file=out)
     bad = [e for e in res if e["status"] not in ("ok", "skipped")]
     for e in bad:
         print(f"  note: {e['name']}: {e['status']}  {e.get('note', '')}", file=out)
