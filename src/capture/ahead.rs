@@ -43,12 +43,12 @@
 
 use std::fs::File;
 use std::io::{self, ErrorKind, Read};
-
-use memmap2::Mmap;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::Arc;
+
+use memmap2::Mmap;
 
 /// Bytes read per block.
 pub const BLOCK: usize = 1 << 20;
@@ -209,6 +209,7 @@ pub enum Chunk {
     Window(Window),
 }
 
+#[cfg(test)]
 impl Chunk {
     /// The chunk's own bytes (a window's overlap belongs to the next window).
     fn own(&self) -> &[u8] {
@@ -231,8 +232,8 @@ pub struct ReadAhead {
     back: Sender<Spent>,
     /// The input ended (cleanly or with an error already delivered).
     done: bool,
-    /// A chunk being consumed through the plain [`Read`] path, and how much of it is.
-    pending: Option<(Chunk, usize)>,
+    /// A block being consumed through the plain [`Read`] path, and how much of it is.
+    pending: Option<(Block, usize)>,
     /// Blocks the thread has made (not reused ones).
     made: Arc<AtomicUsize>,
 }
@@ -271,31 +272,17 @@ impl ReadAhead {
 
     /// The next block or window, `None` at the end of input.
     pub fn next_block(&mut self) -> io::Result<Option<Chunk>> {
-        match self.pending.take() {
-            Some((Chunk::Block(mut block), used)) => {
-                // Left over from `read`: hand on the unread part (it stays in place).
-                let unread = block.len - AHEAD_HEADROOM - used;
-                block
-                    .data
-                    .copy_within(AHEAD_HEADROOM + used..block.len, AHEAD_HEADROOM);
-                block.len = AHEAD_HEADROOM + unread;
-                if let Some((_, start)) = &mut block.origin {
-                    *start += used as u64;
-                }
-                return Ok(Some(Chunk::Block(block)));
+        if let Some((mut block, used)) = self.pending.take() {
+            // Left over from `read`: hand on the unread part (it stays in place).
+            let unread = block.len - AHEAD_HEADROOM - used;
+            block
+                .data
+                .copy_within(AHEAD_HEADROOM + used..block.len, AHEAD_HEADROOM);
+            block.len = AHEAD_HEADROOM + unread;
+            if let Some((_, start)) = &mut block.origin {
+                *start += used as u64;
             }
-            Some((Chunk::Window(w), used)) => {
-                // A window cannot lose its front: its unread part is copied into a block.
-                let mut data = vec![0; AHEAD_HEADROOM + BLOCK];
-                let rest = &w.map[used..w.own];
-                data[AHEAD_HEADROOM..AHEAD_HEADROOM + rest.len()].copy_from_slice(rest);
-                return Ok(Some(Chunk::Block(Block {
-                    data,
-                    len: AHEAD_HEADROOM + rest.len(),
-                    origin: Some((Arc::clone(&w.file), w.start + used as u64)),
-                })));
-            }
-            None => {}
+            return Ok(Some(Chunk::Block(block)));
         }
         if self.done {
             return Ok(None);
@@ -359,20 +346,31 @@ impl ReadAhead {
 impl Read for ReadAhead {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         loop {
-            if let Some((chunk, used)) = &mut self.pending {
-                let avail = &chunk.own()[*used..];
+            if let Some((block, used)) = &mut self.pending {
+                let avail = &block.data[AHEAD_HEADROOM + *used..block.len];
                 let n = avail.len().min(out.len());
                 out[..n].copy_from_slice(&avail[..n]);
                 *used += n;
-                if n == avail.len() {
-                    if let Some((Chunk::Block(b), _)) = self.pending.take() {
+                if AHEAD_HEADROOM + *used == block.len {
+                    if let Some((b, _)) = self.pending.take() {
                         self.recycle(b.data);
                     }
                 }
                 return Ok(n);
             }
             match self.next_block()? {
-                Some(b) => self.pending = Some((b, 0)),
+                Some(Chunk::Block(b)) => self.pending = Some((b, 0)),
+                // This path copies anyway: a window's own bytes are copied into a block.
+                Some(Chunk::Window(w)) => {
+                    let mut data = vec![0; AHEAD_HEADROOM + w.own];
+                    data[AHEAD_HEADROOM..].copy_from_slice(&w.map[..w.own]);
+                    let block = Block {
+                        data,
+                        len: AHEAD_HEADROOM + w.own,
+                        origin: Some((w.file, w.start)),
+                    };
+                    self.pending = Some((block, 0));
+                }
                 None => return Ok(0),
             }
         }
@@ -481,6 +479,57 @@ mod tests {
         assert_eq!(got.len(), want.len());
         assert!(got == want);
         assert!(a.next_block().unwrap().is_none());
+    }
+
+    /// A file handed out as mapped windows of 300,000 bytes (each with the next 1,000
+    /// bytes as overlap), then read to its end.
+    struct Windows {
+        file: Arc<File>,
+        size: u64,
+        at: u64,
+    }
+
+    impl Source for Windows {
+        fn window(&mut self) -> Option<io::Result<Window>> {
+            let left = self.size - self.at;
+            if left == 0 {
+                return None;
+            }
+            let own = left.min(300_000) as usize;
+            let len = left.min(own as u64 + 1_000) as usize;
+            let w = Window::map(&self.file, self.at, own, len);
+            self.at += own as u64;
+            Some(w)
+        }
+    }
+
+    impl Read for Windows {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Ok(0)
+        }
+    }
+
+    #[test]
+    fn reads_and_blocks_deliver_every_byte_of_mapped_windows() {
+        let want = bytes(1_000_000);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("mapped");
+        std::fs::write(&path, &want).expect("write");
+        let file = Arc::new(File::open(&path).expect("open"));
+        let mut a = ReadAhead::start(Windows {
+            file,
+            size: want.len() as u64,
+            at: 0,
+        });
+        // Through `read` (a window's own bytes copied into a block), then as chunks.
+        let mut got = vec![0u8; 100];
+        let n = a.read(&mut got).unwrap();
+        got.truncate(n);
+        while let Some(b) = a.next_block().unwrap() {
+            got.extend_from_slice(b.own());
+        }
+        assert_eq!(got.len(), want.len());
+        assert!(got == want);
     }
 
     #[test]

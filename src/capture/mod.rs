@@ -11,9 +11,9 @@
 //! is *not* guaranteed (broken writers exist), consumers use `data` for bytes and
 //! `wire_len` for sizes; nothing here allocates per packet in the steady state.
 //!
-//! Threads: a regular file is read ahead (memory-mapped a window at a time) by a thread of
-//! its own (`ahead.rs`); the records
-//! are still parsed and delivered on the caller's thread, in order. A live capture has its
+//! Threads: a regular file is read ahead by a thread of its own (`ahead.rs`: read into
+//! blocks, or memory-mapped a window at a time when the pipeline asks); the records are
+//! still parsed and delivered on the caller's thread, in order. A live capture has its
 //! capture thread ([`live`]).
 
 mod ahead;

@@ -89,9 +89,9 @@ impl Source for Reopen {
             self.map = false;
             return None;
         }
-        let own = usize::try_from(left).map_or(WINDOW, |l| l.min(WINDOW));
-        let len =
-            usize::try_from(left).map_or(own + AHEAD_HEADROOM, |l| l.min(own + AHEAD_HEADROOM));
+        // Both below `WINDOW + AHEAD_HEADROOM`, so the casts keep their values.
+        let own = left.min(WINDOW as u64) as usize;
+        let len = left.min((own + AHEAD_HEADROOM) as u64) as usize;
         if self.map_from.is_some() {
             // This file's first window.
             sigbus::watch(&self.path);
@@ -284,7 +284,9 @@ impl Buffer {
             };
             let mut block = match chunk {
                 Chunk::Window(w) => {
-                    self.take_window(w)?;
+                    let start = w.start;
+                    let shared = ahead.share_window(w);
+                    self.take_window(shared, start)?;
                     continue;
                 }
                 Chunk::Block(b) => b,
@@ -307,22 +309,18 @@ impl Buffer {
         Ok(self.len - self.pos)
     }
 
-    /// Moves on to window `w`: it replaces the buffer when it holds every unread byte, else
-    /// (a record longer than the windows' overlap) its bytes past the buffered ones are
-    /// appended.
-    fn take_window(&mut self, w: Window) -> std::io::Result<()> {
-        let (from, to) = (w.start, w.start + w.map.len() as u64);
+    /// Moves on to a window (`w`, mapped from file offset `from`): it replaces the buffer
+    /// when it holds every unread byte, else (a record longer than the windows' overlap)
+    /// its bytes past the buffered ones are appended.
+    fn take_window(&mut self, w: Arc<SharedBlock>, from: u64) -> std::io::Result<()> {
+        let to = from + w.len() as u64;
         let end = self.offset + (self.len - self.pos) as u64;
         if from <= self.offset && end <= to {
             self.pos = (self.offset - from) as usize;
-            self.len = w.map.len();
-            let Input::Ahead(ahead) = &self.reader else {
-                unreachable!("windows come from the read-ahead thread");
-            };
-            let shared = ahead.share_window(w);
-            self.replace_buf(Storage::Shared(shared));
+            self.len = w.len();
+            self.replace_buf(Storage::Shared(w));
         } else if (from..=to).contains(&end) {
-            self.append(&w.map[(end - from) as usize..]);
+            self.append(&w[(end - from) as usize..]);
         } else {
             // The thread maps from where the buffered bytes end; anything else is a bug,
             // reported as a read error at this offset rather than wrong bytes.

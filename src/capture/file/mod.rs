@@ -353,13 +353,13 @@ impl CaptureFile {
         }
     }
 
-    /// Bytes of the file consumed so far.
     /// Whether the file, if it is a regular one, is memory-mapped when it starts being
     /// read (rather than read into buffers; see `capture::ahead`).
     pub fn map_file(&mut self, on: bool) {
         self.buf.map_file = on;
     }
 
+    /// Bytes of the file consumed so far.
     pub fn offset(&self) -> u64 {
         self.buf.offset
     }
