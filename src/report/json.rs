@@ -53,6 +53,14 @@ impl Spill {
         Ok(())
     }
 
+    /// [`push_keyed_json`](Self::push_keyed_json) of an entry whose JSON was written
+    /// already (`json`: exactly the bytes its [`WriteJson`] writes).
+    pub fn push_keyed_bytes(&mut self, key: u64, json: &[u8]) -> io::Result<()> {
+        self.file.push_bytes(key, json)?;
+        self.pushed_keyed();
+        Ok(())
+    }
+
     fn pushed_keyed(&mut self) {
         self.count += 1;
         self.keyed = true;

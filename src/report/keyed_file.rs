@@ -168,6 +168,27 @@ impl KeyedFile {
         self.staged_entry(key, start)
     }
 
+    /// Stages `json`, an entry's JSON written already (by [`WriteJson`] into a buffer of
+    /// its own, on another thread: see `streams::thread`), under `key`: the same bytes
+    /// [`push_json`](Self::push_json) would have staged.
+    pub fn push_bytes(&mut self, key: u64, json: &[u8]) -> io::Result<()> {
+        if json.len() > LARGE {
+            return self.push_large(key, |file| {
+                let at = file.pos;
+                file.write_all(json)?;
+                Ok((at, json.len() as u64))
+            });
+        }
+        if self.stage.capacity() == 0 {
+            self.stage.reserve_exact(CHUNK);
+        }
+        // Below `CHUNK - LARGE` before (`staged_entry` writes the chunk there), so the
+        // stage never passes CHUNK.
+        let start = self.stage.len();
+        self.stage.extend_from_slice(json);
+        self.staged_entry(key, start)
+    }
+
     /// Writes the chunk staged so far, then a large entry (written by `write`, which
     /// returns its offset and length) as a chunk of its own.
     fn push_large(
@@ -640,6 +661,38 @@ fn copy_range(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// JSON written elsewhere and pushed as bytes reads back as the same entries pushed
+    /// as values, small ones staged and large ones written as chunks of their own.
+    #[test]
+    fn pushed_bytes_read_back_like_pushed_values() {
+        let (mut bytes, mut values) = (KeyedFile::new().unwrap(), KeyedFile::new().unwrap());
+        for (i, len) in [10usize, LARGE + 10, 3, 2 * LARGE, 7]
+            .into_iter()
+            .enumerate()
+        {
+            let key = 9 - i as u64;
+            let v = format!("{i}:{}", "z".repeat(len));
+            bytes
+                .push_bytes(key, &serde_json::to_vec(&v).unwrap())
+                .unwrap();
+            values.push(key, &v).unwrap();
+            assert!(bytes.stage.capacity() <= CHUNK, "the stage grew");
+        }
+        let read = |f: &mut KeyedFile| {
+            let mut all = Vec::new();
+            f.for_each(&mut |e| {
+                all.push(e.to_vec());
+                Ok(true)
+            })
+            .unwrap();
+            all
+        };
+        let got = read(&mut bytes);
+        assert_eq!(got.len(), 5);
+        assert!(got[0].starts_with(b"\"4:"), "key order");
+        assert_eq!(got, read(&mut values));
+    }
 
     /// Entries pushed in a scrambled key order, some larger than a window or than LARGE,
     /// across many chunks, come back by key (push order among equal keys).

@@ -687,6 +687,34 @@ impl ConnTracker {
     }
 }
 
+/// A UDP flow from 10.0.0.1:`port` to 10.0.0.1:53, id `port`, for tests.
+#[cfg(test)]
+pub(crate) fn test_udp_conn(port: u16, deadline: i64) -> (FlowKey, Box<Conn>) {
+    let ip = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
+    let (key, slot0_lo) = FlowKey::new(17, ip, port, ip, 53);
+    let c = Conn {
+        id: u64::from(port),
+        key,
+        addr: [(ip, port), (ip, 53)],
+        slot0_lo,
+        first_frame: 1,
+        last_frame: 1,
+        first_ts: 0,
+        last_ts: 0,
+        pkts: [0; 2],
+        ip_bytes: [0; 2],
+        payload: [0; 2],
+        vlan: None,
+        start_flip: false,
+        ctx_orig: 0,
+        proto: Proto::Udp(ZeekUdp::new(false)),
+        closed_at: None,
+        deadline,
+        heap_key: i64::MAX,
+    };
+    (key, Box::new(c))
+}
+
 #[cfg(test)]
 mod lend_tests;
 #[cfg(test)]

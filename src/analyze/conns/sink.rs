@@ -15,6 +15,7 @@ use super::tally::{Keys, Tally};
 use super::{Conn, Finalized, Proto};
 use crate::report::conns::{ConnEntry, ConnStats, ConnView};
 use crate::report::json::Spill;
+use crate::report::json_out::{JsonOut, WriteJson};
 use crate::report::Warning;
 
 /// Where finished connections go: the aggregates, the spill, the rows the views keep.
@@ -77,6 +78,31 @@ impl Finished {
             Done::Entry(e) => *e,
             Done::Conn(c, why) => build_entry(&c, why),
         }
+    }
+
+    /// Appends the entry's JSON (the bytes [`Spill::push_keyed_json`] writes) to `buf`
+    /// and returns its id; on an error, `buf` is as it was.
+    pub fn write_json(self, buf: &mut Vec<u8>) -> io::Result<u64> {
+        let e = self.into_entry();
+        let start = buf.len();
+        // No size check: the spill takes a large entry as one piece too.
+        let written = e.write_json(&mut JsonOut {
+            buf: &mut *buf,
+            check: &mut |_| Ok(()),
+        });
+        if let Err(err) = written {
+            buf.truncate(start);
+            return Err(err);
+        }
+        Ok(e.id)
+    }
+}
+
+#[cfg(test)]
+impl Finished {
+    /// A finished UDP flow (see `test_udp_conn`), for tests elsewhere.
+    pub fn udp_for_test(port: u16) -> Finished {
+        Finished(Done::Conn(super::test_udp_conn(port, 0).1, Finalized::End))
     }
 }
 

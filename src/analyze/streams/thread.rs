@@ -18,7 +18,11 @@
 //! ([`Analyzer::lend_spill`](crate::analyze::Analyzer::lend_spill)) and hands over each
 //! finished connection ([`Finished`]), whose entry this thread builds (unless the tracker
 //! needed it for its views), serialises and writes (together about 8% of the pipeline
-//! thread's instructions in a 1 GB `--all --json` run). At the end of input
+//! thread's instructions in a 1 GB `--all --json` run). When this thread falls behind
+//! (the channel is full when a batch is sent), the pipeline thread writes that batch's
+//! connection JSON itself in the time it would wait, and this thread only copies the bytes
+//! into the spill: in that run this thread is the busier one for most of the second half,
+//! when idle UDP flows time out by the thousand. At the end of input
 //! ([`StreamThread::close`]) this thread finalizes the open stream directions while the
 //! pipeline thread finalizes the open connections.
 //!
@@ -42,7 +46,7 @@
 use std::io;
 use std::mem;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -69,6 +73,9 @@ pub const BATCH_ITEMS: usize = 2048;
 /// Read-ahead blocks (1 MiB each) a batch may hold. A batch of 2,048 packets of the
 /// benchmark capture spans less than one.
 pub const BATCH_BLOCKS: usize = 2;
+/// Capacity of a batch's connection JSON kept for reuse (a full batch of usual entries,
+/// about 700 bytes each, takes about half of it).
+const BATCH_JSON_KEEP: usize = 512 << 10;
 /// Finished connections per batch (each a boxed connection, about 2 KiB with its TCP state,
 /// or a boxed entry).
 pub const BATCH_CONNS: usize = 256;
@@ -134,6 +141,12 @@ struct Batch {
     frames: Vec<Frame>,
     /// Finished connections for the lent spill.
     conns: Vec<Finished>,
+    /// The JSON of finished connections the pipeline thread wrote itself, while it waited
+    /// for the stream thread ([`Batch::write_conns`]), and (id, start, length) of each.
+    conn_json: Vec<u8>,
+    conn_json_at: Vec<(u64, usize, usize)>,
+    /// The error that stopped [`Batch::write_conns`] (the spill reports it).
+    conn_json_err: Option<io::Error>,
 }
 
 impl Batch {
@@ -146,6 +159,9 @@ impl Batch {
             frags: Vec::new(),
             frames: Vec::with_capacity(if mac { BATCH_ITEMS } else { 0 }),
             conns: Vec::new(),
+            conn_json: Vec::new(),
+            conn_json_at: Vec::new(),
+            conn_json_err: None,
         }
     }
 
@@ -159,6 +175,25 @@ impl Batch {
 
     fn is_empty(&self) -> bool {
         self.items.is_empty() && self.frames.is_empty() && self.conns.is_empty()
+    }
+
+    /// Writes the JSON of the batch's finished connections here, on the pipeline thread,
+    /// in finalize order: the stream thread then only copies the bytes into the spill.
+    /// (Called when the stream thread is behind, in the time this thread would wait.)
+    fn write_conns(&mut self) {
+        for f in self.conns.drain(..) {
+            if self.conn_json_err.is_some() {
+                // The spill ends at the error; the rest is dropped, as the stream thread would.
+                continue;
+            }
+            let start = self.conn_json.len();
+            match f.write_json(&mut self.conn_json) {
+                Ok(id) => self
+                    .conn_json_at
+                    .push((id, start, self.conn_json.len() - start)),
+                Err(e) => self.conn_json_err = Some(e),
+            }
+        }
     }
 
     /// Replays the batch's frames to the MAC table, in order. It and the stream analysis
@@ -272,6 +307,13 @@ impl Batch {
         self.frags.clear();
         self.frames.clear();
         self.conns.clear();
+        self.conn_json.clear();
+        self.conn_json_at.clear();
+        self.conn_json_err = None;
+        if self.conn_json.capacity() > BATCH_JSON_KEEP {
+            // One batch of large entries: do not keep its buffer.
+            self.conn_json = Vec::new();
+        }
     }
 }
 
@@ -280,6 +322,26 @@ impl Batch {
 struct ConnSpill(Option<io::Result<Spill>>);
 
 impl ConnSpill {
+    /// Pushes the batch's connection entries: those whose JSON the pipeline thread wrote,
+    /// then the others (ids are unique and the spill sorts by id, so the order of the
+    /// pushes does not show in the report).
+    fn write_batch(&mut self, b: &mut Batch) {
+        if let Some(Ok(s)) = self.0.as_mut() {
+            for &(id, at, len) in &b.conn_json_at {
+                if let Err(err) = s.push_keyed_bytes(id, &b.conn_json[at..at + len]) {
+                    self.0 = Some(Err(err));
+                    break;
+                }
+            }
+        }
+        if let Some(err) = b.conn_json_err.take() {
+            if let Some(Ok(_)) = self.0 {
+                self.0 = Some(Err(err));
+            }
+        }
+        self.write(&mut b.conns);
+    }
+
     fn write(&mut self, finished: &mut Vec<Finished>) {
         if let Some(Ok(s)) = self.0.as_mut() {
             for f in finished.drain(..) {
@@ -343,7 +405,7 @@ impl StreamThread {
                     if let Some(m) = mac.as_mut() {
                         b.replay_frames(m);
                     }
-                    conn_spill.write(&mut b.conns);
+                    conn_spill.write_batch(&mut b);
                     b.clear();
                     let _ = back.try_send(b);
                 }
@@ -436,7 +498,19 @@ impl StreamThread {
             return;
         };
         let full = mem::take(&mut self.batch);
-        if tx.send(full).is_err() {
+        let sent = match tx.try_send(full) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(mut full)) => {
+                // The stream thread is behind (in a 1 GB `--all --json` run, for most of
+                // the second half, when idle UDP flows time out by the thousand): the JSON
+                // of the batch's finished connections is written here, in the time this
+                // thread would otherwise wait, and that thread only copies it.
+                full.write_conns();
+                tx.send(full).map_err(|_| ())
+            }
+            Err(TrySendError::Disconnected(_)) => Err(()),
+        };
+        if sent.is_err() {
             self.tx = None;
             self.batch = Batch::new(self.mac);
             return;
@@ -472,6 +546,53 @@ impl StreamThread {
 
 #[cfg(test)]
 mod tests {
+    use super::{Batch, ConnSpill};
+    use crate::analyze::conns::Finished;
+    use crate::report::json::Spill;
+
+    /// The connections array the spill of `batch` holds once the stream thread took it.
+    fn spilled(mut batch: Batch) -> String {
+        let mut spill = ConnSpill(Some(Ok(Spill::new().unwrap())));
+        spill.write_batch(&mut batch);
+        let Some(Ok(mut s)) = spill.0 else {
+            panic!("the spill failed");
+        };
+        let mut out = Vec::new();
+        s.for_each_entry(&mut |e| {
+            out.extend_from_slice(e);
+            out.push(b'\n');
+            Ok(())
+        })
+        .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// Connection JSON the pipeline thread wrote (when the stream thread was behind) ends
+    /// up in the report exactly as the JSON the stream thread writes: same bytes, by id,
+    /// whichever thread wrote which entry.
+    #[test]
+    fn connection_json_is_the_same_from_either_thread() {
+        let ports = [5u16, 3, 9, 1, 7, 4];
+        let finished = |ps: &[u16]| ps.iter().map(|&p| Finished::udp_for_test(p)).collect();
+        let want = spilled(Batch {
+            conns: finished(&ports),
+            ..Batch::default()
+        });
+        assert_eq!(want.matches("\"id\":").count(), ports.len(), "{want}");
+
+        for here in [2, ports.len()] {
+            let mut b = Batch {
+                conns: finished(&ports[..here]),
+                ..Batch::default()
+            };
+            b.write_conns();
+            assert!(b.conns.is_empty());
+            assert_eq!(b.conn_json_at.len(), here);
+            b.conns = finished(&ports[here..]);
+            assert_eq!(spilled(b), want, "{here} written on the pipeline thread");
+        }
+    }
+
     /// An item is written on one core and read on the other for every TCP and UDP packet:
     /// keep it small (the size `BATCH_ITEMS`' doc states).
     #[test]
