@@ -21,8 +21,10 @@
 //! threads; mapping removes it (0.82 s read, 0.69 s mapped with 4 MiB windows; 1 MiB
 //! windows gave 0.76 s, 8 MiB no better than 4). But the bytes of a mapped window come to
 //! the pipeline thread from memory, not from the cache the copy left them in, so where the
-//! reader has a core of its own (the default summary on two cores) reading is faster
-//! (0.43 s read, 0.48 s mapped).
+//! copy can run in time the analysis threads leave idle, reading is faster: the default
+//! summary on two cores (0.43 s read, 0.48 s mapped), and `--streams` alone, whose stream
+//! thread waits for the pipeline thread most of the time (0.50 to 0.52 s read, 0.54 to
+//! 0.55 s mapped). The pipeline decides (`pipeline::run_source`).
 //!
 //! Invariants:
 //! - Memory is bounded: at most [`DEPTH`] filled blocks or windows wait in the channel,
