@@ -73,8 +73,8 @@ pub const BATCH_ITEMS: usize = 2048;
 /// Read-ahead blocks (1 MiB each) a batch may hold. A batch of 2,048 packets of the
 /// benchmark capture spans less than one.
 pub const BATCH_BLOCKS: usize = 2;
-/// Capacity of a batch's connection JSON kept for reuse (a full batch of usual entries,
-/// about 700 bytes each, takes about half of it).
+/// Capacity of a batch's connection JSON kept for reuse (a full batch of the 1 GB
+/// benchmark capture's entries, 780 bytes on average, takes about 200 KiB of it).
 const BATCH_JSON_KEEP: usize = 512 << 10;
 /// Finished connections per batch (each a boxed connection, about 2 KiB with its TCP state,
 /// or a boxed entry).
