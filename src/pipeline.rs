@@ -206,7 +206,7 @@ pub fn run_source(
     // thread is the busier one.
     // So does the JSON of finished connections (the tracker lends its spill).
     let mut lent_by = None;
-    // Whether the stream thread carries more than the reassembly (see the mapping below).
+    // A stream thread runs and carries more than the reassembly (see the mapping below).
     let mut stream_thread_loaded = false;
     let mut stream_thread = match streams.take() {
         Some(s) if config.threads > 1 && !ctx.want_events => {
@@ -239,7 +239,7 @@ pub fn run_source(
         // the pipeline thread most of the time, and the copy runs in that slack. (1 GB,
         // 2 cores, perf stat -r 6, twice each: `--all --json` 0.72 to 0.73 s mapped,
         // 0.85 to 0.86 s read; `--streams` 0.54 to 0.55 s mapped, 0.50 to 0.52 s read.)
-        let busy = 1 + usize::from(stream_thread.is_some() && stream_thread_loaded);
+        let busy = 1 + usize::from(stream_thread_loaded);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         f.map_files(busy >= cores);
     }
