@@ -87,7 +87,7 @@ pub struct Opts {
     /// Restrict the connection views to connections with this port at either end.
     #[arg(long, value_name = "N")]
     pub port: Option<u16>,
-    /// Most connections tracked at once; beyond it the one due soonest is closed out (counted).
+    /// Most connections tracked at once (at most 67,108,862); beyond it the one due soonest is closed out (counted).
     #[arg(long, default_value_t = netlens::config::ConnOptions::default().max_connections, value_name = "N")]
     pub max_conns: usize,
     /// Seconds without a packet after which a TCP connection is closed out (capture time).

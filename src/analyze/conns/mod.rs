@@ -48,6 +48,7 @@ mod entry;
 pub mod events;
 pub mod handshake;
 pub mod ports;
+mod records;
 mod rewind;
 mod sink;
 pub mod table;
@@ -227,7 +228,8 @@ impl ConnTracker {
         keep_views: bool,
     ) -> io::Result<Self> {
         let limits = Limits {
-            max: opts.max_connections.max(1),
+            // The table's own limit (about 67 million) is far beyond what memory holds.
+            max: opts.max_connections.clamp(1, table::MAX_TRACKED),
             tcp_idle: secs_to_ns(opts.tcp_idle_timeout_s),
             udp_idle: secs_to_ns(opts.udp_idle_timeout_s),
             linger: secs_to_ns(opts.linger_s),

@@ -1,7 +1,8 @@
 //! The flow table: connections by direction-independent 5-tuple (FxHash over a table of
 //! 4-byte slab indices: the key is compared in the connection itself, which the caller
 //! reads next anyway; a table holding the keys cost about 100 bytes per connection at its
-//! load factor), a slab of connection states (boxed, or packed when cold), and a lazy
+//! load factor), a slab of 4-byte slots naming each connection's state (a boxed `Conn`
+//! in the hot list, or a cold flow's packed record in [`super::records`]), and a lazy
 //! min-heap of 12-byte deadline entries (idle timeout, or linger after a close) that finds
 //! both the connections to finalize and the one to evict when the table is full.
 //!
@@ -19,9 +20,11 @@
 //! Cold flows: a UDP flow with no packet for `cold_after` of capture time is packed into
 //! a small record (see [`super::cold`]) by a sweep that runs once per `cold_after` of
 //! capture time, and unpacked as soon as anything asks for it (`conn_mut`, `remove`), so
-//! callers only ever see [`Conn`]s. The sweep is what keeps memory near 80 bytes (record,
-//! slot, heap entry, table entry) per flow that merely waits out the 60-second UDP
-//! timeout, where a boxed connection took about 330. The sweep visits only the slots
+//! callers only ever see [`Conn`]s. The sweep is what keeps memory near 60 bytes (a
+//! record of about 34, the 4-byte slot, a 12-byte heap entry, a table entry) per flow
+//! that merely waits out the 60-second UDP timeout, where a boxed connection took about
+//! 330. (With a box per record and a 16-byte slot it was about 80: the 1 GB benchmark
+//! capture's summary peaked 1.0 to 1.4 MiB higher.) The sweep visits only the slots
 //! listed as hot UDP flows (listed when a flow is inserted or unpacked), so it can run
 //! often: the default `cold_after` is 0.1 s, because the flows created in the last
 //! `cold_after` are what stays boxed (at 1 s that was 6,500 of the 58,000 flows at the
@@ -44,6 +47,7 @@ use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 
 use super::cold;
+use super::records::{self, Records, Ref};
 use super::{Conn, Proto};
 
 /// A 5-tuple with its two endpoints in canonical order, so both directions of a flow
@@ -104,95 +108,155 @@ fn hash(key: &FlowKey) -> u64 {
     FxBuildHasher.hash_one(key)
 }
 
-/// A slab slot: free, a connection, or a cold flow's packed record in the smallest of a
-/// few fixed sizes (thin boxes keep a slot at 16 bytes where a `Box<[u8]>` would take 24;
-/// the record is self-delimiting, so the zeros after it are never read).
-enum Slot {
+/// What a slab slot holds, in 4 bytes (the slab has one per tracked flow): its kind in
+/// the top bits (free, a hot connection, or a packed record of one of the record arenas)
+/// and its index in the hot list or that arena below them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot(u32);
+
+/// Bits of a [`Slot`] that hold the index.
+const INDEX_BITS: u32 = 26;
+const _: () = assert!(records::INDEX_LIMIT == 1 << INDEX_BITS);
+const _: () = assert!(records::CLASSES + 2 <= 1 << (32 - INDEX_BITS));
+
+/// Most connections a table holds at once: hot indices stay below it, so they fit a
+/// [`Slot`]. (About 67 million, far beyond what memory holds: a tracked TCP connection
+/// takes 2 KiB.)
+pub const MAX_TRACKED: usize = (1 << INDEX_BITS) - 2;
+
+/// A [`Slot`] taken apart.
+enum Held {
     Free,
-    Hot(Box<Conn>),
-    C32(Box<[u8; 32]>),
-    C40(Box<[u8; 40]>),
-    C48(Box<[u8; 48]>),
-    C56(Box<[u8; 56]>),
-    C64(Box<[u8; 64]>),
-    C80(Box<[u8; 80]>),
-    C96(Box<[u8; 96]>),
-    C128(Box<[u8; 128]>),
-    C256(Box<[u8; cold::MAX_LEN]>),
-}
-
-/// Boxes `rec` in the smallest slot that holds it (None if none does).
-fn cold_slot(rec: &[u8]) -> Option<Slot> {
-    fn boxed<const N: usize>(rec: &[u8]) -> Box<[u8; N]> {
-        let mut b = Box::new([0u8; N]);
-        b[..rec.len()].copy_from_slice(rec);
-        b
-    }
-    Some(match rec.len() {
-        0..=32 => Slot::C32(boxed(rec)),
-        33..=40 => Slot::C40(boxed(rec)),
-        41..=48 => Slot::C48(boxed(rec)),
-        49..=56 => Slot::C56(boxed(rec)),
-        57..=64 => Slot::C64(boxed(rec)),
-        65..=80 => Slot::C80(boxed(rec)),
-        81..=96 => Slot::C96(boxed(rec)),
-        97..=128 => Slot::C128(boxed(rec)),
-        129..=cold::MAX_LEN => Slot::C256(boxed(rec)),
-        _ => return None,
-    })
-}
-
-/// `Some(expr)` with `b` bound to the record box of a cold slot, `None` for the others:
-/// one list of the size classes for [`Slot::record`] and [`Slot::record_mut`].
-macro_rules! cold_record {
-    ($slot:expr, $b:ident => $e:expr) => {
-        match $slot {
-            Slot::Free | Slot::Hot(_) => None,
-            Slot::C32($b) => Some($e),
-            Slot::C40($b) => Some($e),
-            Slot::C48($b) => Some($e),
-            Slot::C56($b) => Some($e),
-            Slot::C64($b) => Some($e),
-            Slot::C80($b) => Some($e),
-            Slot::C96($b) => Some($e),
-            Slot::C128($b) => Some($e),
-            Slot::C256($b) => Some($e),
-        }
-    };
+    Hot(usize),
+    Cold(Ref),
 }
 
 impl Slot {
+    const FREE: Slot = Slot(0);
+
+    fn hot(i: usize) -> Slot {
+        debug_assert!(i < MAX_TRACKED + 2);
+        Slot((1 << INDEX_BITS) | i as u32)
+    }
+
+    fn cold(r: Ref) -> Slot {
+        Slot(((u32::from(r.class) + 2) << INDEX_BITS) | r.idx)
+    }
+
+    fn held(self) -> Held {
+        let index = self.0 & ((1 << INDEX_BITS) - 1);
+        match self.0 >> INDEX_BITS {
+            0 => Held::Free,
+            1 => Held::Hot(index as usize),
+            kind => Held::Cold(Ref {
+                class: (kind - 2) as u8,
+                idx: index,
+            }),
+        }
+    }
+}
+
+/// The connections of the slab's slots: hot ones boxed in a list of their own (whose
+/// free entries are reused), cold ones in the record arenas.
+#[derive(Default)]
+struct Store {
+    slab: Vec<Slot>,
+    hot: Vec<Option<Box<Conn>>>,
+    hot_free: Vec<u32>,
+    records: Records,
+}
+
+impl Store {
+    fn held(&self, idx: u32) -> Held {
+        self.slab.get(idx as usize).map_or(Held::Free, |s| s.held())
+    }
+
+    fn hot(&self, idx: u32) -> Option<&Conn> {
+        match self.held(idx) {
+            Held::Hot(h) => self.hot.get(h)?.as_deref(),
+            _ => None,
+        }
+    }
+
+    fn hot_mut(&mut self, idx: u32) -> Option<&mut Conn> {
+        match self.held(idx) {
+            Held::Hot(h) => self.hot.get_mut(h)?.as_deref_mut(),
+            _ => None,
+        }
+    }
+
     /// The packed record of a cold slot.
-    fn record(&self) -> Option<&[u8]> {
-        cold_record!(self, b => &b[..])
+    fn record(&self, idx: u32) -> Option<&[u8]> {
+        match self.held(idx) {
+            Held::Cold(r) => Some(self.records.get(r)),
+            _ => None,
+        }
     }
 
-    /// The same, to change in place (`cold::arm`).
-    fn record_mut(&mut self) -> Option<&mut [u8]> {
-        cold_record!(self, b => &mut b[..])
+    /// Whether the connection at slab index `idx` has key `key`.
+    #[inline]
+    fn has_key(&self, idx: u32, key: &FlowKey) -> bool {
+        match self.held(idx) {
+            Held::Free => false,
+            Held::Hot(_) => self.hot(idx).is_some_and(|c| c.key == *key),
+            Held::Cold(r) => cold::key(self.records.get(r)) == *key,
+        }
     }
 
-    fn is_free(&self) -> bool {
-        matches!(self, Slot::Free)
+    /// The key of the connection at slab index `idx`.
+    fn key_of(&self, idx: u32) -> Option<FlowKey> {
+        match self.held(idx) {
+            Held::Free => None,
+            Held::Hot(_) => self.hot(idx).map(|c| c.key),
+            Held::Cold(r) => Some(cold::key(self.records.get(r))),
+        }
     }
-}
 
-/// Whether the connection at slab index `i` has key `key`.
-#[inline]
-fn has_key(slab: &[Slot], i: u32, key: &FlowKey) -> bool {
-    match slab.get(i as usize) {
-        Some(Slot::Hot(c)) => c.key == *key,
-        Some(cold) => cold.record().is_some_and(|r| cold::key(r) == *key),
-        None => false,
+    /// Makes slot `idx` (free) hold `c`, hot.
+    fn put_hot(&mut self, idx: u32, c: Box<Conn>) {
+        let h = match self.hot_free.pop() {
+            Some(h) => h as usize,
+            None => {
+                self.hot.push(None);
+                self.hot.len() - 1
+            }
+        };
+        if let (Some(entry), Some(slot)) = (self.hot.get_mut(h), self.slab.get_mut(idx as usize)) {
+            *entry = Some(c);
+            *slot = Slot::hot(h);
+        }
     }
-}
 
-/// The key of the connection at slab index `i`.
-fn key_of(slab: &[Slot], i: u32) -> Option<FlowKey> {
-    match slab.get(i as usize)? {
-        Slot::Free => None,
-        Slot::Hot(c) => Some(c.key),
-        cold => cold.record().map(cold::key),
+    /// Empties slot `idx`, returning what it held: a hot connection, or a cold record's
+    /// `Ref` (still stored: the caller reads it, then frees it).
+    fn take(&mut self, idx: u32) -> Option<Result<Box<Conn>, Ref>> {
+        let slot = self.slab.get_mut(idx as usize)?;
+        let held = std::mem::replace(slot, Slot::FREE).held();
+        match held {
+            Held::Free => None,
+            Held::Hot(h) => {
+                let c = self.hot.get_mut(h)?.take()?;
+                self.hot_free.push(h as u32);
+                Some(Ok(c))
+            }
+            Held::Cold(r) => Some(Err(r)),
+        }
+    }
+
+    /// Packs hot slot `idx` from `rec` (its connection is dropped); false, with nothing
+    /// changed, if the arenas refuse the record.
+    fn make_cold(&mut self, idx: u32, rec: &[u8]) -> bool {
+        if !matches!(self.held(idx), Held::Hot(_)) {
+            return false;
+        }
+        let Some(r) = self.records.put(rec) else {
+            return false;
+        };
+        drop(self.take(idx));
+        if let Some(slot) = self.slab.get_mut(idx as usize) {
+            *slot = Slot::cold(r);
+        }
+        true
     }
 }
 
@@ -256,8 +320,8 @@ impl Due {
 pub struct Table {
     /// Slab index of the connection each key maps to (compared through the slab).
     map: HashTable<u32>,
-    slab: Vec<Slot>,
-    /// Generation of each slab slot, bumped when a slot is freed.
+    store: Store,
+    /// Free slab slots, to reuse before growing the slab.
     free: Vec<u32>,
     heap: BinaryHeap<Reverse<Due>>,
     len: usize,
@@ -302,16 +366,13 @@ impl Table {
         cl.next_sweep = now.saturating_add(cl.after.max(1));
         let base = *cl.base.get_or_insert(now);
         let before = now.saturating_sub(cl.after);
-        let slab = &mut self.slab;
+        let store = &mut self.store;
         let heap = &mut self.heap;
         let buf = &mut cl.buf;
         // Keep the slots whose flow is still hot and recent; pack the idle ones. A flow
         // `pack` refuses stays hot and unlisted (it cannot be packed later either).
         cl.hot_udp.retain(|&i| {
-            let Some(slot) = slab.get_mut(i as usize) else {
-                return false;
-            };
-            let Slot::Hot(c) = slot else {
+            let Some(c) = store.hot_mut(i) else {
                 return false;
             };
             if !matches!(c.proto, Proto::Udp(_)) {
@@ -331,9 +392,7 @@ impl Table {
                 heap.push(Reverse(Due::new(c.deadline, i)));
             }
             if cold::pack(c, base, cl.udp_idle, buf) {
-                if let Some(packed) = cold_slot(buf) {
-                    *slot = packed;
-                }
+                store.make_cold(i, buf);
             }
             false
         });
@@ -347,7 +406,7 @@ impl Table {
     fn list_hot(&mut self, idx: u32) {
         let cl = &mut self.cooling;
         if cl.after != i64::MAX {
-            if let Some(Slot::Hot(c)) = self.slab.get(idx as usize) {
+            if let Some(c) = self.store.hot(idx) {
                 if matches!(c.proto, Proto::Udp(_)) {
                     cl.hot_udp.push(idx);
                 }
@@ -357,34 +416,32 @@ impl Table {
 
     /// Unpacks slot `idx` if it is cold.
     fn warm(&mut self, idx: u32) -> Option<&mut Conn> {
-        let slot = self.slab.get_mut(idx as usize)?;
-        if let Some(rec) = slot.record() {
+        if let Some(rec) = self.store.record(idx) {
             let cl = &self.cooling;
             let c = cold::unpack(rec, cl.base.unwrap_or(0), cl.udp_idle);
-            *slot = Slot::Hot(Box::new(c));
+            if let Some(Err(r)) = self.store.take(idx) {
+                self.store.records.free(r);
+            }
+            self.store.put_hot(idx, Box::new(c));
             self.list_hot(idx);
         }
-        let slot = self.slab.get_mut(idx as usize)?;
-        match slot {
-            Slot::Hot(c) => Some(c),
-            _ => None,
-        }
+        self.store.hot_mut(idx)
     }
 
     /// Sets the heap key of connection `idx` to its deadline, and returns both as they
     /// were (a cold flow's record changes in place: see `cold::arm`).
     fn rearm(&mut self, idx: u32) -> Option<(i64, i64)> {
         let cl = &self.cooling;
-        let slot = self.slab.get_mut(idx as usize)?;
-        match slot {
-            Slot::Free => None,
-            Slot::Hot(c) => {
+        match self.store.held(idx) {
+            Held::Free => None,
+            Held::Hot(_) => {
+                let c = self.store.hot_mut(idx)?;
                 let was = (c.heap_key, c.deadline);
                 c.heap_key = c.deadline;
                 Some(was)
             }
-            cold => {
-                let rec = cold.record_mut()?;
+            Held::Cold(r) => {
+                let rec = self.store.records.get_mut(r);
                 let was = cold::times(rec, cl.base.unwrap_or(0), cl.udp_idle);
                 cold::arm(rec);
                 Some(was)
@@ -394,13 +451,13 @@ impl Table {
 
     /// (heap key, deadline) of connection `idx`.
     fn times(&self, idx: u32) -> Option<(i64, i64)> {
-        match self.slab.get(idx as usize)? {
-            Slot::Free => None,
-            Slot::Hot(c) => Some((c.heap_key, c.deadline)),
-            cold => {
+        match self.store.held(idx) {
+            Held::Free => None,
+            Held::Hot(_) => self.store.hot(idx).map(|c| (c.heap_key, c.deadline)),
+            Held::Cold(r) => {
                 let cl = &self.cooling;
                 Some(cold::times(
-                    cold.record()?,
+                    self.store.records.get(r),
                     cl.base.unwrap_or(0),
                     cl.udp_idle,
                 ))
@@ -438,8 +495,8 @@ impl Table {
                 return Some(*idx);
             }
         }
-        let slab = &self.slab;
-        let idx = *self.map.find(hash(key), |&i| has_key(slab, i, key))?;
+        let store = &self.store;
+        let idx = *self.map.find(hash(key), |&i| store.has_key(i, key))?;
         self.last = Some((*key, idx));
         Some(idx)
     }
@@ -447,13 +504,10 @@ impl Table {
     /// The connection at `idx` (unpacked first if it was cold).
     #[inline]
     pub fn conn_mut(&mut self, idx: u32) -> Option<&mut Conn> {
-        if !matches!(self.slab.get(idx as usize)?, Slot::Hot(_)) {
+        if !matches!(self.store.held(idx), Held::Hot(_)) {
             return self.warm(idx);
         }
-        match self.slab.get_mut(idx as usize)? {
-            Slot::Hot(c) => Some(c),
-            _ => None,
-        }
+        self.store.hot_mut(idx)
     }
 
     /// Inserts a connection (its `deadline` set) and returns its index.
@@ -461,26 +515,26 @@ impl Table {
         let idx = match self.free.pop() {
             Some(i) => i,
             None => {
-                self.slab.push(Slot::Free);
-                (self.slab.len() - 1) as u32
+                self.store.slab.push(Slot::FREE);
+                (self.store.slab.len() - 1) as u32
             }
         };
         conn.heap_key = conn.deadline;
         self.heap.push(Reverse(Due::new(conn.deadline, idx)));
-        self.slab[idx as usize] = Slot::Hot(conn);
+        self.store.put_hot(idx, conn);
         self.list_hot(idx);
         // A key already mapped (a new connection on a tuple whose old one still lingers)
         // now maps to the new connection.
         let h = hash(&key);
-        let slab = &self.slab;
+        let store = &self.store;
         let old = self
             .map
-            .find_mut(h, |&i| i != idx && has_key(slab, i, &key));
+            .find_mut(h, |&i| i != idx && store.has_key(i, &key));
         match old {
             Some(slot) => *slot = idx,
             None => {
                 self.map
-                    .insert_unique(h, idx, |&i| key_of(slab, i).map_or(0, |k| hash(&k)));
+                    .insert_unique(h, idx, |&i| store.key_of(i).map_or(0, |k| hash(&k)));
             }
         }
         self.last = None;
@@ -503,7 +557,7 @@ impl Table {
         }
         let mut v = std::mem::take(&mut self.heap).into_vec();
         v.clear();
-        for i in 0..self.slab.len() as u32 {
+        for i in 0..self.store.slab.len() as u32 {
             if let Some((_, deadline)) = self.rearm(i) {
                 v.push(Reverse(Due::new(deadline, i)));
             }
@@ -513,7 +567,7 @@ impl Table {
 
     /// Call after changing a connection's `deadline`.
     pub fn deadline_changed(&mut self, idx: u32) {
-        if let Some(Slot::Hot(c)) = self.slab.get_mut(idx as usize) {
+        if let Some(c) = self.store.hot_mut(idx) {
             if c.deadline < c.heap_key {
                 c.heap_key = c.deadline;
                 self.heap.push(Reverse(Due::new(c.deadline, idx)));
@@ -525,14 +579,13 @@ impl Table {
     /// Removes and returns a connection (a cold flow is unpacked onto the stack, not
     /// into a new allocation).
     pub fn remove(&mut self, idx: u32) -> Option<Conn> {
-        let slot = self.slab.get_mut(idx as usize)?;
-        let c = match std::mem::replace(slot, Slot::Free) {
-            Slot::Free => return None,
-            Slot::Hot(c) => *c,
-            cold => {
+        let c = match self.store.take(idx)? {
+            Ok(c) => *c,
+            Err(r) => {
                 let cl = &self.cooling;
-                let rec = cold.record()?;
-                cold::unpack(rec, cl.base.unwrap_or(0), cl.udp_idle)
+                let c = cold::unpack(self.store.records.get(r), cl.base.unwrap_or(0), cl.udp_idle);
+                self.store.records.free(r);
+                c
             }
         };
         self.last = None;
@@ -596,33 +649,53 @@ impl Table {
     /// (slots listed for the sweep, connections held packed).
     #[cfg(test)]
     pub fn cooling_counts(&self) -> (usize, usize) {
-        let packed = self.slab.iter().filter(|s| s.record().is_some()).count();
+        let packed = self.store.records.live();
         (self.cooling.hot_udp.len(), packed)
     }
 
     /// Whether connection `idx` was closed (read without unpacking a cold flow).
     pub fn is_closed(&self, idx: u32) -> bool {
-        match self.slab.get(idx as usize) {
-            Some(Slot::Hot(c)) => c.closed_at.is_some(),
-            Some(cold) => cold.record().is_some_and(cold::closed),
-            None => false,
+        match self.store.held(idx) {
+            Held::Free => false,
+            Held::Hot(_) => self.store.hot(idx).is_some_and(|c| c.closed_at.is_some()),
+            Held::Cold(r) => cold::closed(self.store.records.get(r)),
         }
     }
 
     /// The id of connection `idx`, read without unpacking a cold flow (finishing reads
     /// every id first: unpacking them all at once would be the run's peak memory).
     pub fn id_of(&self, idx: u32) -> Option<u64> {
-        match self.slab.get(idx as usize)? {
-            Slot::Free => None,
-            Slot::Hot(c) => Some(c.id),
-            cold => cold.record().map(cold::id),
+        match self.store.held(idx) {
+            Held::Free => None,
+            Held::Hot(_) => self.store.hot(idx).map(|c| c.id),
+            Held::Cold(r) => Some(cold::id(self.store.records.get(r))),
         }
     }
 
     /// Indices of every connection, in slab order.
     pub fn indices(&self) -> Vec<u32> {
-        (0..self.slab.len() as u32)
-            .filter(|&i| !self.slab[i as usize].is_free())
+        (0..self.store.slab.len() as u32)
+            .filter(|&i| !matches!(self.store.held(i), Held::Free))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod slot_tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_is_four_bytes_and_says_what_it_held() {
+        assert_eq!(std::mem::size_of::<Slot>(), 4);
+        assert!(matches!(Slot::FREE.held(), Held::Free));
+        for i in [0, 1, MAX_TRACKED + 1] {
+            assert!(matches!(Slot::hot(i).held(), Held::Hot(h) if h == i));
+        }
+        for class in [0, records::CLASSES as u8 - 1] {
+            for idx in [0, records::INDEX_LIMIT - 1] {
+                let r = Ref { class, idx };
+                assert!(matches!(Slot::cold(r).held(), Held::Cold(got) if got == r));
+            }
+        }
     }
 }
