@@ -769,3 +769,36 @@ fn packed_udp_flows_change_no_result() {
         files.len()
     );
 }
+
+/// Packing idle UDP flows in the stream analysis (`udp_generation`, memory only)
+/// changes nothing either: with every flow packed once a datagram of another flow went by,
+/// each report's `udp_flows` (and everything else in `--all --json`) is what it is with
+/// packing off.
+#[test]
+fn packed_udp_flows_change_no_stream_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let run = |path: &Path, udp_generation: usize| -> Option<String> {
+        let mut config = Config::for_files(vec![path.to_path_buf()]);
+        config.views = netlens::config::Views::all();
+        config.json = Some(json.clone());
+        config.streams.udp_generation = udp_generation;
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        netlens::run(&config, &mut out, &mut err).ok()?;
+        let mut r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        r.as_object_mut().unwrap().remove("generated_at");
+        Some(r.to_string())
+    };
+    let mut udp_flows = 0;
+    for path in &all_captures() {
+        let never = run(path, 0);
+        let packed = run(path, 1);
+        assert_eq!(never, packed, "{}", path.display());
+        if let Some(text) = never {
+            let r: serde_json::Value = serde_json::from_str(&text).unwrap();
+            udp_flows += r["udp_flows"].as_array().map_or(0, |a| a.len());
+        }
+    }
+    assert!(udp_flows >= 100, "{udp_flows} UDP flow directions");
+}

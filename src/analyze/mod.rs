@@ -16,6 +16,7 @@ pub mod framing;
 pub mod mac_table;
 pub mod messages;
 pub mod oui;
+pub mod records;
 pub mod seq;
 pub mod stats;
 pub mod streams;

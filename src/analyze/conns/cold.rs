@@ -28,6 +28,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::table::FlowKey;
 use super::zeek::ZeekUdp;
 use super::{Conn, Proto};
+use crate::analyze::records::MAX_LEN;
 use crate::analyze::varint::{get_iv, get_uv, put_iv, put_uv};
 
 const F_FLIP: u8 = 1;
@@ -170,9 +171,6 @@ pub fn pack(c: &Conn, base: i64, udp_idle: i64, out: &mut Vec<u8>) -> bool {
     }
     out.len() <= MAX_LEN
 }
-
-/// The longest record [`pack`] accepts.
-pub const MAX_LEN: usize = 256;
 
 /// The record's leading part: flags and times.
 struct Head {

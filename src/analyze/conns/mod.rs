@@ -48,7 +48,6 @@ mod entry;
 pub mod events;
 pub mod handshake;
 pub mod ports;
-mod records;
 mod rewind;
 mod sink;
 pub mod table;

@@ -2,7 +2,7 @@
 //! 4-byte slab indices: the key is compared in the connection itself, which the caller
 //! reads next anyway; a table holding the keys cost about 100 bytes per connection at its
 //! load factor), a slab of 4-byte slots naming each connection's state (a boxed `Conn`
-//! in the hot list, or a cold flow's packed record in [`super::records`]), and a lazy
+//! in the hot list, or a cold flow's packed record in [`crate::analyze::records`]), and a lazy
 //! min-heap of 12-byte deadline entries (idle timeout, or linger after a close) that finds
 //! both the connections to finalize and the one to evict when the table is full.
 //!
@@ -47,8 +47,8 @@ use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 
 use super::cold;
-use super::records::{self, Records, Ref};
 use super::{Conn, Proto};
+use crate::analyze::records::{self, Records, Ref};
 
 /// A 5-tuple with its two endpoints in canonical order, so both directions of a flow
 /// map to the same key. IPv4 addresses are stored v4-mapped, as integers: building,

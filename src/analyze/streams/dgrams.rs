@@ -24,7 +24,7 @@ use crate::analyze::Dir;
 use crate::report::json_out::{write_datagram, Items, JsonList, JsonOut};
 use crate::report::streams::DatagramEntry;
 
-#[derive(Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub(super) struct DgramList {
     bytes: Vec<u8>,
     /// Frame of the last datagram pushed (either direction), for the next delta.
@@ -50,6 +50,31 @@ impl DgramList {
             for &f in fragments {
                 put_iv(out, f.wrapping_sub(frame) as i64);
             }
+        }
+    }
+
+    /// Bytes the list takes in a packed record (see [`put`](Self::put)), at most.
+    pub(super) fn packed_len(&self) -> usize {
+        self.bytes.len() + 20
+    }
+
+    /// Appends the list to a packed record: the last frame and the byte count as
+    /// varints, then the bytes.
+    pub(super) fn put(&self, out: &mut Vec<u8>) {
+        put_uv(out, self.last_frame);
+        put_uv(out, self.bytes.len() as u64);
+        out.extend_from_slice(&self.bytes);
+    }
+
+    /// The list [`put`](Self::put) appended, read from the front of `rest`.
+    pub(super) fn get(rest: &mut &[u8]) -> DgramList {
+        let last_frame = get_uv(rest);
+        let len = usize::try_from(get_uv(rest)).map_or(rest.len(), |n| n.min(rest.len()));
+        let (bytes, tail) = rest.split_at(len);
+        *rest = tail;
+        DgramList {
+            bytes: bytes.to_vec(),
+            last_frame,
         }
     }
 

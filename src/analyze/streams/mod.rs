@@ -32,9 +32,11 @@ mod history;
 mod reread;
 pub mod seg;
 pub mod thread;
+mod udp_flow;
 
 use dgrams::DgramList;
 use half::{Conn, Cx, Half};
+use udp_flow::UdpFlow;
 
 use std::io;
 use std::mem;
@@ -42,9 +44,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use rustc_hash::FxHashMap;
+use std::collections::hash_map::Entry;
 
 use super::framing::{FramingConfig, FramingKind, DEFAULT_MAX_MESSAGE};
 use super::messages::{MessageMapper, MessageSink};
+use super::records::{Records, Ref};
 use super::{Analyzer, Ctx, Dir};
 use crate::capture::SharedBlock;
 use crate::dissect::Packet;
@@ -83,6 +87,10 @@ pub struct StreamOptions {
     pub extract_messages: bool,
     /// Overwrite existing files in the extract directory.
     pub force: bool,
+    /// UDP datagrams per generation: a UDP flow with no datagram for a whole generation
+    /// is packed until its next datagram (0: never). Memory only: results do not change
+    /// (tests pack at every datagram to exercise the packed form).
+    pub udp_generation: usize,
 }
 
 impl Default for StreamOptions {
@@ -98,6 +106,10 @@ impl Default for StreamOptions {
             extract: None,
             extract_messages: false,
             force: false,
+            // About 0.4 s of the 1 GB benchmark capture's UDP, whose flows (DNS-like
+            // exchanges) are done in milliseconds; a flow with datagrams further apart
+            // costs one unpack and pack per gap.
+            udp_generation: 2048,
         }
     }
 }
@@ -152,29 +164,6 @@ pub struct StreamsOutput {
     pub error: Option<io::Error>,
 }
 
-/// One direction of a UDP flow: its counters (its listed datagrams are in the flow's
-/// [`DgramList`]).
-#[derive(Default)]
-struct UdpDir {
-    total: u64,
-    bytes: u64,
-    fragmented: u64,
-}
-
-/// A UDP flow while it is open: 160 bytes (a size class of the allocator) plus its encoded
-/// datagram list, because tens of thousands can be open at once (see [`dgrams`]).
-struct UdpFlow {
-    orig: SocketAddr,
-    resp: SocketAddr,
-    /// Per direction: datagrams its list keeps (see `StreamAnalyzer::list_cap`; a list
-    /// longer than `u32::MAX` entries would not fit in memory as JSON anyway).
-    list_cap: [u32; 2],
-    /// Per direction: the largest payload (`DgramHead::payload_len` is a `u32`).
-    max_len: [u32; 2],
-    dirs: [UdpDir; 2],
-    list: DgramList,
-}
-
 /// Counters over the whole run, for warnings.
 #[derive(Default)]
 struct Totals {
@@ -189,9 +178,18 @@ pub struct StreamAnalyzer {
     /// Boxed: a `Conn` is about 2 KiB, and the map's buckets (and its doubling on growth)
     /// would multiply that for every slot, occupied or not.
     conns: FxHashMap<u64, Box<Conn>>,
-    /// Boxed too: a flow is about 200 bytes, and a capture can hold tens of thousands
-    /// under the 60 s UDP timeout (the map's empty buckets cost as much as full ones).
+    /// UDP flows with a datagram in this generation (see `udp_generation`), boxed: the
+    /// map's empty buckets cost as much as full ones.
     udp: FxHashMap<u64, Box<UdpFlow>>,
+    /// UDP flows with a datagram in the previous generation but not (yet) this one.
+    udp_old: FxHashMap<u64, Box<UdpFlow>>,
+    /// UDP flows idle for a whole generation, packed (see [`udp_flow`]).
+    udp_cold: FxHashMap<u64, Ref>,
+    records: Records,
+    /// Datagrams in this generation so far.
+    udp_in_generation: usize,
+    /// Scratch space for packing.
+    packing: Vec<u8>,
     /// Bytes held in out-of-order buffers and history windows, all connections.
     mem: usize,
     /// The capture files history windows read bytes back from.
@@ -268,6 +266,11 @@ impl StreamAnalyzer {
             opts,
             conns: FxHashMap::default(),
             udp: FxHashMap::default(),
+            udp_old: FxHashMap::default(),
+            udp_cold: FxHashMap::default(),
+            records: Records::default(),
+            udp_in_generation: 0,
+            packing: Vec::new(),
             mem: 0,
             files: reread::Files::default(),
             store: Some(EntryStore::new()?),
@@ -391,25 +394,43 @@ impl StreamAnalyzer {
         u: &DgramHead,
         fragments: &[u64],
     ) {
+        self.udp_in_generation += 1;
+        if self.opts.udp_generation != 0 && self.udp_in_generation >= self.opts.udp_generation {
+            self.next_udp_generation();
+        }
         let (opts, emit, listed) = (&self.opts, self.emit, &self.listed[1]);
         let sure = &mut self.sure[1];
-        let flow = self.udp.entry(id).or_insert_with(|| {
-            let cap = |key| list_cap(opts, emit, *sure, listed, key);
-            let list_cap = [cap(id * 2), cap(id * 2 + 1)].map(|c| c.min(u32::MAX as usize) as u32);
-            *sure += 1;
-            let (orig, resp) = match dir {
-                Dir::Orig => (endpoint(src, u.src_port), endpoint(dst, u.dst_port)),
-                Dir::Resp => (endpoint(dst, u.dst_port), endpoint(src, u.src_port)),
-            };
-            Box::new(UdpFlow {
-                orig,
-                resp,
-                list_cap,
-                max_len: [0; 2],
-                dirs: Default::default(),
-                list: DgramList::default(),
-            })
-        });
+        let flow = match self.udp.entry(id) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(match self.udp_old.remove(&id) {
+                Some(f) => f,
+                None => match self.udp_cold.remove(&id) {
+                    Some(r) => {
+                        let f = UdpFlow::unpack(self.records.get(r));
+                        self.records.free(r);
+                        Box::new(f)
+                    }
+                    None => {
+                        let cap = |key| list_cap(opts, emit, *sure, listed, key);
+                        let list_cap =
+                            [cap(id * 2), cap(id * 2 + 1)].map(|c| c.min(u32::MAX as usize) as u32);
+                        *sure += 1;
+                        let (orig, resp) = match dir {
+                            Dir::Orig => (endpoint(src, u.src_port), endpoint(dst, u.dst_port)),
+                            Dir::Resp => (endpoint(dst, u.dst_port), endpoint(src, u.src_port)),
+                        };
+                        Box::new(UdpFlow {
+                            orig,
+                            resp,
+                            list_cap,
+                            max_len: [0; 2],
+                            dirs: Default::default(),
+                            list: DgramList::default(),
+                        })
+                    }
+                },
+            }),
+        };
         let i = dir.index();
         let d = &mut flow.dirs[i];
         let len = u64::from(u.payload_len);
@@ -425,14 +446,41 @@ impl StreamAnalyzer {
         }
     }
 
+    /// Starts a new generation of UDP flows: the flows of the previous one that had no
+    /// datagram since are packed (one a record refuses stays open, in the new one).
+    fn next_udp_generation(&mut self) {
+        self.udp_in_generation = 0;
+        for (id, flow) in self.udp_old.drain() {
+            if flow.pack(&mut self.packing) {
+                if let Some(r) = self.records.put(&self.packing) {
+                    self.udp_cold.insert(id, r);
+                    continue;
+                }
+            }
+            self.udp.insert(id, flow);
+        }
+        mem::swap(&mut self.udp, &mut self.udp_old);
+    }
+
     /// Connection `id` ended (the tracker finalized it): its entries are complete.
     pub(crate) fn finalize(&mut self, id: u64) {
         if let Some(conn) = self.conns.remove(&id) {
             self.finish_conn(id, *conn);
         }
-        if let Some(flow) = self.udp.remove(&id) {
+        if let Some(flow) = self.udp.remove(&id).or_else(|| self.udp_old.remove(&id)) {
+            self.finish_udp(id, &flow);
+        } else if let Some(r) = self.udp_cold.remove(&id) {
+            let flow = UdpFlow::unpack(self.records.get(r));
+            self.records.free(r);
             self.finish_udp(id, &flow);
         }
+    }
+
+    /// Ids of every open connection and UDP flow, in no order (one id may appear twice).
+    fn open_ids(&self) -> Vec<u64> {
+        let udp = self.udp.keys().chain(self.udp_old.keys());
+        let ids = self.conns.keys().chain(udp).chain(self.udp_cold.keys());
+        ids.copied().collect()
     }
 
     /// Writes the entries of UDP flow `id`'s directions. Without events the entry is
@@ -639,12 +687,15 @@ impl Analyzer for StreamAnalyzer {
         /// Connections finalized per batch: bounds the events held at once.
         const BATCH: usize = 256;
         self.emit = ctx.want_events;
-        let queue = self.end_queue.get_or_insert_with(|| {
-            let mut ids: Vec<u64> = self.conns.keys().chain(self.udp.keys()).copied().collect();
+        if self.end_queue.is_none() {
+            let mut ids = self.open_ids();
             ids.sort_unstable_by(|a, b| b.cmp(a));
             ids.dedup();
-            ids
-        });
+            self.end_queue = Some(ids);
+        }
+        let Some(queue) = self.end_queue.as_mut() else {
+            return false;
+        };
         let batch: Vec<u64> = (0..BATCH).map_while(|_| queue.pop()).collect();
         let more = !queue.is_empty();
         for id in batch {
@@ -672,7 +723,7 @@ impl StreamAnalyzer {
         }
         // Events were drained by `end_events` if anyone wanted them; none are built now.
         self.emit = false;
-        let mut ids: Vec<u64> = self.conns.keys().chain(self.udp.keys()).copied().collect();
+        let mut ids = self.open_ids();
         ids.sort_unstable();
         ids.dedup();
         for id in ids {

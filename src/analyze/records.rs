@@ -1,11 +1,12 @@
-//! Where the flow table keeps cold flows' packed records (see [`super::cold`]): one arena
-//! per record length, in 4 KiB chunks.
+//! Where packed records of idle UDP flows wait (the connection tracker's, see
+//! `conns::cold`, and the stream analysis's, see `streams::udp_flow`): one arena per
+//! record length, in 4 KiB chunks.
 //!
 //! Why not a box per record: the allocator rounds a 33- or 34-byte record (most of the
-//! 1 GB benchmark capture's 58,000 cold flows) up to its 40-byte size class, and the
-//! slot naming a box took 16 bytes. Here a record takes its exact length up to 64 bytes
-//! (longer ones are rare: IPv6, VLAN tags, long flows), and a [`Ref`] fits in the 4-byte
-//! slot with the slot's kind ([`super::table`]).
+//! 1 GB benchmark capture's 58,000 cold flows in the tracker) up to its 40-byte size
+//! class, and the tracker's slot naming a box took 16 bytes. Here a record takes its
+//! exact length up to 64 bytes (longer ones are rare: IPv6, VLAN tags, long flows), and
+//! a [`Ref`] fits in the tracker's 4-byte slot with the slot's kind (`conns::table`).
 //!
 //! Invariants: a [`Ref`] returned by [`Records::put`] names the same bytes until it is
 //! given to [`Records::free`], and no other live `Ref` names them; a freed record holds
@@ -20,8 +21,8 @@ pub const INDEX_LIMIT: u32 = 1 << 26;
 /// Bytes per chunk: a size class of the allocator, so no chunk is rounded up.
 const CHUNK: usize = 4096;
 
-/// The longest record kept: the longest [`super::cold::pack`] writes.
-use super::cold::MAX_LEN;
+/// The longest record kept; longer ones stay unpacked.
+pub const MAX_LEN: usize = 256;
 
 /// Record lengths with an arena of their own: every length from `EXACT_MIN` to
 /// `EXACT_MAX`, then the coarse lengths below (a record takes the first that fits).
