@@ -8,10 +8,13 @@
 //! Zeek's own baselines. Synthetic cases are built with etherparse's PacketBuilder and
 //! written with pcap-file to a temporary file.
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::all_captures;
 use etherparse::{PacketBuilder, TcpHeader};
 use netlens::analyze::conns::ConnTracker;
 use netlens::analyze::{Analyzer, ConnRef, Ctx, Dir};
@@ -704,26 +707,6 @@ fn ctx_dir_is_fixed_when_a_connection_opens_with_a_synack() {
 
 // ------------------------------------------------------------------ packed flows
 
-/// Every capture in fixtures/ and, where present, the shared corpus.
-fn all_captures() -> Vec<PathBuf> {
-    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")];
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/captures");
-    if corpus.is_dir() {
-        dirs.push(corpus);
-    }
-    let mut files: Vec<PathBuf> = dirs
-        .iter()
-        .flat_map(|d| std::fs::read_dir(d).unwrap())
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            let name = p.to_string_lossy();
-            name.ends_with(".pcap") || name.ends_with(".pcapng") || name.ends_with(".cap")
-        })
-        .collect();
-    files.sort();
-    files
-}
-
 /// Packing idle UDP flows (`cold_after_s`, memory only) changes nothing: with every UDP
 /// flow packed at every packet, each report's connections and their statistics, and the
 /// per-packet ids and finalizations, are what they are with packing off.
@@ -768,37 +751,4 @@ fn packed_udp_flows_change_no_result() {
         "{udp_flows} UDP flows in {} captures",
         files.len()
     );
-}
-
-/// Packing idle UDP flows in the stream analysis (`udp_generation`, memory only)
-/// changes nothing either: with every flow packed once a datagram of another flow went by,
-/// each report's `udp_flows` (and everything else in `--all --json`) is what it is with
-/// packing off.
-#[test]
-fn packed_udp_flows_change_no_stream_result() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("r.json");
-    let run = |path: &Path, udp_generation: usize| -> Option<String> {
-        let mut config = Config::for_files(vec![path.to_path_buf()]);
-        config.views = netlens::config::Views::all();
-        config.json = Some(json.clone());
-        config.streams.udp_generation = udp_generation;
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        netlens::run(&config, &mut out, &mut err).ok()?;
-        let mut r: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-        r.as_object_mut().unwrap().remove("generated_at");
-        Some(r.to_string())
-    };
-    let mut udp_flows = 0;
-    for path in &all_captures() {
-        let never = run(path, 0);
-        let packed = run(path, 1);
-        assert_eq!(never, packed, "{}", path.display());
-        if let Some(text) = never {
-            let r: serde_json::Value = serde_json::from_str(&text).unwrap();
-            udp_flows += r["udp_flows"].as_array().map_or(0, |a| a.len());
-        }
-    }
-    assert!(udp_flows >= 100, "{udp_flows} UDP flow directions");
 }

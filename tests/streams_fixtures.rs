@@ -3,14 +3,17 @@
 //! (fixtures/NAME.sends.json, merged from both sides): that log is the ground truth. For
 //! each fixture, netlens's messages per direction must equal the logged sends (count and
 //! lengths, in order), and every split/coalesced fact must follow from the segment list.
+//! Last, over every capture: packing idle UDP flows (memory only) changes no report.
 
 mod common;
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use netlens::analyze::framing::FramingConfig;
 use netlens::analyze::streams::StreamOptions;
 use netlens::report::streams::StreamEntry;
+use netlens::Config;
 
 /// The logged sends of one side, in order.
 fn sends(name: &str, side: &str) -> Vec<u64> {
@@ -432,4 +435,37 @@ fn json_sections_round_trip() {
         assert_eq!(back.streams.unwrap(), direct.streams, "{name}");
         assert_eq!(back.udp_flows.unwrap(), direct.udp, "{name}");
     }
+}
+
+/// Packing idle UDP flows in the stream analysis (`udp_generation`, memory only)
+/// changes nothing either: with every flow packed once a datagram of another flow went by,
+/// each report's `udp_flows` (and everything else in `--all --json`) is what it is with
+/// packing off.
+#[test]
+fn packed_udp_flows_change_no_stream_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let run = |path: &Path, udp_generation: usize| -> Option<String> {
+        let mut config = Config::for_files(vec![path.to_path_buf()]);
+        config.views = netlens::config::Views::all();
+        config.json = Some(json.clone());
+        config.streams.udp_generation = udp_generation;
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        netlens::run(&config, &mut out, &mut err).ok()?;
+        let mut r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        r.as_object_mut().unwrap().remove("generated_at");
+        Some(r.to_string())
+    };
+    let mut udp_flows = 0;
+    for path in &common::all_captures() {
+        let never = run(path, 0);
+        let packed = run(path, 1);
+        assert_eq!(never, packed, "{}", path.display());
+        if let Some(text) = never {
+            let r: serde_json::Value = serde_json::from_str(&text).unwrap();
+            udp_flows += r["udp_flows"].as_array().map_or(0, |a| a.len());
+        }
+    }
+    assert!(udp_flows >= 100, "{udp_flows} UDP flow directions");
 }

@@ -1,12 +1,13 @@
 //! Test helpers for the streams tests: a driver that runs the real connection tracker
 //! (which fills `Ctx::conn`) and the `StreamAnalyzer` over capture files, and collects the
-//! entries and the delivered bytes through an in-memory sink.
+//! entries and the delivered bytes through an in-memory sink; and the list of every
+//! capture (fixtures and the shared corpus) for tests that compare whole reports.
 
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use netlens::analyze::conns::ConnTracker;
 use netlens::analyze::streams::{StreamAnalyzer, StreamKey, StreamOptions, StreamSink};
@@ -237,4 +238,24 @@ pub fn fixture(name: &str) -> std::path::PathBuf {
 
 pub fn ip(s: &str) -> IpAddr {
     s.parse().expect("ip")
+}
+
+/// Every capture in fixtures/ and, where present, the shared corpus.
+pub fn all_captures() -> Vec<PathBuf> {
+    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")];
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/captures");
+    if corpus.is_dir() {
+        dirs.push(corpus);
+    }
+    let mut files: Vec<PathBuf> = dirs
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.to_string_lossy();
+            name.ends_with(".pcap") || name.ends_with(".pcapng") || name.ends_with(".cap")
+        })
+        .collect();
+    files.sort();
+    files
 }
