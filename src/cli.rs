@@ -137,6 +137,9 @@ pub struct Opts {
     /// more cores) runs stream reassembly on its own thread.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
+    /// Read capture files, never memory-map them (for a file another program may shorten while netlens reads it).
+    #[arg(long)]
+    pub no_mmap: bool,
     /// No colour (also when NO_COLOR is set or output is not a terminal).
     #[arg(long)]
     pub no_color: bool,
@@ -277,6 +280,7 @@ impl Opts {
         };
         c.checksums = self.checksums;
         c.quiet = self.quiet;
+        c.mmap = !self.no_mmap;
         if let Some(n) = self.threads {
             c.threads = usize::from(n);
         }

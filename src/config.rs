@@ -156,6 +156,10 @@ pub struct Config {
     /// a thread of its own when no event output needs it inline. Reading a file ahead
     /// has its own thread either way.
     pub threads: usize,
+    /// `--no-mmap` clears it: regular files are never memory-mapped, always read (the
+    /// pipeline maps them when both analysis threads are busy, see `capture::ahead`; a
+    /// mapped file that another process truncates ends the run, see `capture::sigbus`).
+    pub mmap: bool,
     /// Connection tracking caps, timeouts and view filters.
     pub conns: ConnOptions,
     /// Limits of the MAC-table and ARP analyzers.
@@ -198,6 +202,7 @@ impl Config {
             progress: false,
             filter: None,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(2)),
+            mmap: true,
             conns: ConnOptions::default(),
             l2: L2Options::default(),
             html: None,

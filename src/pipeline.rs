@@ -241,7 +241,7 @@ pub fn run_source(
         // 0.85 to 0.86 s read; `--streams` 0.54 to 0.55 s mapped, 0.50 to 0.52 s read.)
         let busy = 1 + usize::from(stream_thread_loaded);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        f.map_files(busy >= cores);
+        f.map_files(config.mmap && busy >= cores);
     }
     let mut live = LiveDisplay::new(config.status_line && !config.quiet);
     let mut progress = match &source {

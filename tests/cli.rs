@@ -922,3 +922,34 @@ fn streams_view_beside_a_report_is_the_view_alone() {
         assert_eq!(stdout(&failed), stdout(&alone));
     }
 }
+
+/// `--no-mmap` reads the file instead of mapping it (`--all --json` maps it on two cores):
+/// the report is the same either way.
+#[test]
+fn no_mmap_gives_the_same_report() {
+    let dir = tempdir();
+    let report = |extra: &[&str]| {
+        let out = dir.path().join("r.json");
+        let input = fixture("tcp_graceful.pcap");
+        let mut args = vec![
+            "read",
+            input.to_str().expect("utf-8"),
+            "--all",
+            "--json",
+            out.to_str().expect("utf-8"),
+        ];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mut v = read_json(&out);
+        v.as_object_mut().expect("object").remove("generated_at");
+        v
+    };
+    let mapped = report(&[]);
+    assert!(packets_in(&mapped) > 0);
+    assert_eq!(report(&["--no-mmap"]), mapped);
+}
+
+fn packets_in(v: &Value) -> u64 {
+    v["stats"]["packets"].as_u64().unwrap_or(0)
+}

@@ -32,9 +32,8 @@ const UNNAMED: &[u8] = b"netlens: a capture file was cut short while it was bein
 pub fn watch(path: &Path) {
     let line = format!(
         "netlens: {} was cut short while it was being read (its mapped bytes vanished: SIGBUS); \
-         nothing after this can be reported. Read a copy that is not being changed, or read \
-         it through standard input: netlens read - < {}\n",
-        path.display(),
+         nothing after this can be reported. Read a copy that is not being changed, or run \
+         again with --no-mmap (netlens then reads the file instead of mapping it)\n",
         path.display()
     );
     let mut bytes = line.into_bytes();
