@@ -24,7 +24,8 @@
 //! directions keep their lists); `half` the reassembly of one connection and its two
 //! directions; `history` the window of delivered bytes that re-sent copies are compared
 //! with; `reread` the capture files that window reads bytes back from instead of keeping
-//! copies; [`thread`] runs the analyzer on a thread of its own.
+//! copies; `udp_flow` an open UDP flow and the packed form it waits in while idle (its
+//! datagram list is `dgrams`); [`thread`] runs the analyzer on a thread of its own.
 
 mod dgrams;
 mod half;
@@ -38,13 +39,13 @@ use dgrams::DgramList;
 use half::{Conn, Cx, Half};
 use udp_flow::UdpFlow;
 
+use std::collections::hash_map::Entry;
 use std::io;
 use std::mem;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use rustc_hash::FxHashMap;
-use std::collections::hash_map::Entry;
 
 use super::framing::{FramingConfig, FramingKind, DEFAULT_MAX_MESSAGE};
 use super::messages::{MessageMapper, MessageSink};
