@@ -26,7 +26,7 @@ static LINE: [AtomicU8; ROOM] = [const { AtomicU8::new(0) }; ROOM];
 static LEN: AtomicUsize = AtomicUsize::new(0);
 
 /// Said when no file was named yet (cannot happen: `watch` names one before mapping).
-const UNNAMED: &[u8] = b"netlens: a capture file was cut short while it was being read (SIGBUS); read a copy that is not being changed\n";
+const UNNAMED: &[u8] = b"netlens: a capture file was cut short while it was being read (SIGBUS); read a copy that is not being changed, or run again with --no-mmap\n";
 
 /// Names `path` as the file being mapped, and makes sure the handler is installed.
 pub fn watch(path: &Path) {
@@ -98,7 +98,9 @@ mod tests {
             "{line}"
         );
         assert!(
-            line.ends_with("netlens read - < /captures/second.pcap\n"),
+            line.ends_with(
+                "run again with --no-mmap (netlens then reads the file instead of mapping it)\n"
+            ),
             "{line}"
         );
         let long = format!("/{}", "d".repeat(5000));
