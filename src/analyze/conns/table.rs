@@ -173,16 +173,25 @@ impl Store {
 
     fn hot(&self, idx: u32) -> Option<&Conn> {
         match self.held(idx) {
-            Held::Hot(h) => self.hot.get(h)?.as_deref(),
+            Held::Hot(h) => self.hot_at(h),
             _ => None,
         }
     }
 
+    /// The hot connection at index `h` of the hot list (a slot already read says which).
+    fn hot_at(&self, h: usize) -> Option<&Conn> {
+        self.hot.get(h)?.as_deref()
+    }
+
     fn hot_mut(&mut self, idx: u32) -> Option<&mut Conn> {
         match self.held(idx) {
-            Held::Hot(h) => self.hot.get_mut(h)?.as_deref_mut(),
+            Held::Hot(h) => self.hot_at_mut(h),
             _ => None,
         }
+    }
+
+    fn hot_at_mut(&mut self, h: usize) -> Option<&mut Conn> {
+        self.hot.get_mut(h)?.as_deref_mut()
     }
 
     /// The packed record of a cold slot.
@@ -198,7 +207,7 @@ impl Store {
     fn has_key(&self, idx: u32, key: &FlowKey) -> bool {
         match self.held(idx) {
             Held::Free => false,
-            Held::Hot(_) => self.hot(idx).is_some_and(|c| c.key == *key),
+            Held::Hot(h) => self.hot_at(h).is_some_and(|c| c.key == *key),
             Held::Cold(r) => cold::key(self.records.get(r)) == *key,
         }
     }
@@ -207,7 +216,7 @@ impl Store {
     fn key_of(&self, idx: u32) -> Option<FlowKey> {
         match self.held(idx) {
             Held::Free => None,
-            Held::Hot(_) => self.hot(idx).map(|c| c.key),
+            Held::Hot(h) => self.hot_at(h).map(|c| c.key),
             Held::Cold(r) => Some(cold::key(self.records.get(r))),
         }
     }
@@ -434,8 +443,8 @@ impl Table {
         let cl = &self.cooling;
         match self.store.held(idx) {
             Held::Free => None,
-            Held::Hot(_) => {
-                let c = self.store.hot_mut(idx)?;
+            Held::Hot(h) => {
+                let c = self.store.hot_at_mut(h)?;
                 let was = (c.heap_key, c.deadline);
                 c.heap_key = c.deadline;
                 Some(was)
@@ -453,7 +462,7 @@ impl Table {
     fn times(&self, idx: u32) -> Option<(i64, i64)> {
         match self.store.held(idx) {
             Held::Free => None,
-            Held::Hot(_) => self.store.hot(idx).map(|c| (c.heap_key, c.deadline)),
+            Held::Hot(h) => self.store.hot_at(h).map(|c| (c.heap_key, c.deadline)),
             Held::Cold(r) => {
                 let cl = &self.cooling;
                 Some(cold::times(
@@ -504,10 +513,10 @@ impl Table {
     /// The connection at `idx` (unpacked first if it was cold).
     #[inline]
     pub fn conn_mut(&mut self, idx: u32) -> Option<&mut Conn> {
-        if !matches!(self.store.held(idx), Held::Hot(_)) {
-            return self.warm(idx);
+        match self.store.held(idx) {
+            Held::Hot(h) => self.store.hot_at_mut(h),
+            _ => self.warm(idx),
         }
-        self.store.hot_mut(idx)
     }
 
     /// Inserts a connection (its `deadline` set) and returns its index.
@@ -657,7 +666,7 @@ impl Table {
     pub fn is_closed(&self, idx: u32) -> bool {
         match self.store.held(idx) {
             Held::Free => false,
-            Held::Hot(_) => self.store.hot(idx).is_some_and(|c| c.closed_at.is_some()),
+            Held::Hot(h) => self.store.hot_at(h).is_some_and(|c| c.closed_at.is_some()),
             Held::Cold(r) => cold::closed(self.store.records.get(r)),
         }
     }
@@ -667,7 +676,7 @@ impl Table {
     pub fn id_of(&self, idx: u32) -> Option<u64> {
         match self.store.held(idx) {
             Held::Free => None,
-            Held::Hot(_) => self.store.hot(idx).map(|c| c.id),
+            Held::Hot(h) => self.store.hot_at(h).map(|c| c.id),
             Held::Cold(r) => Some(cold::id(self.store.records.get(r))),
         }
     }
